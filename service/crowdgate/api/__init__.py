@@ -1,0 +1,101 @@
+"""The REST API: one flask-restx Api on a blueprint, built per application."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from flask import Blueprint, Flask, request
+from flask.wrappers import Response
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_restx import Api
+
+from crowdgate.api import codes, cors, health, participants, studies, survey
+from crowdgate.api.auth import survey_key_given
+from crowdgate.api.context import request_id, state
+from crowdgate.api.errors import error_response
+from crowdgate.domain.studies import get_study
+
+API_VERSION_PATH = "/api/v1"
+NAMESPACES = (studies.ns, participants.ns, survey.ns, codes.ns, health.ns)
+AUTHORIZATIONS = {
+    "admin": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "Bearer KEY, from `crowdgate keys create --admin`",
+    },
+    "survey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Survey-Key",
+        "description": "the study's survey key; also accepted as the `key` parameter",
+    },
+}
+
+
+class CrowdgateApi(Api):
+    """An Api whose every failure, under its path, is crowdgate's JSON error."""
+
+    def error_router(self, original_handler: Any, e: Exception) -> Any:
+        if request.path.startswith(state().api_path):
+            return error_response(e)
+        return original_handler(e)
+
+
+def build_api(app: Flask, url_prefix: str) -> tuple[Blueprint, Api]:
+    api_path = url_prefix + API_VERSION_PATH
+    blueprint = Blueprint("crowdgate", __name__, url_prefix=api_path)
+    api = CrowdgateApi(
+        blueprint,
+        version="1",
+        title="crowdgate",
+        description="Survey pages and researchers' scripts, meet crowd-work platforms.",
+        doc="/docs",
+        authorizations=AUTHORIZATIONS,
+    )
+    for ns in NAMESPACES:
+        api.add_namespace(ns)
+    blueprint.before_request(_before)
+    blueprint.after_request(_after)
+    return blueprint, api
+
+
+def _before() -> Response | None:
+    request.max_content_length = state().max_body_bytes
+    request_id()
+    if request.method == "OPTIONS" and request.view_args and "slug" in request.view_args:
+        with state().db.read() as session:
+            return cors.preflight(get_study(session, request.view_args["slug"]))
+    return None
+
+
+def _after(response: Response) -> Response:
+    response.headers["X-Request-ID"] = request_id()
+    return cors.add_headers(response)
+
+
+def _survey_rate_key() -> str:
+    key = survey_key_given() or ""
+    return hashlib.sha256(key.encode()).hexdigest()[:16] + "|" + get_remote_address()
+
+
+def _not_survey_call() -> bool:
+    # Admin scripts are trusted to pace themselves; OPTIONS carries no key.
+    return request.method == "OPTIONS" or "Authorization" in request.headers
+
+
+def make_limiter(app: Flask, blueprint: Blueprint) -> Limiter:
+    limiter = Limiter(
+        key_func=_survey_rate_key,
+        storage_uri=app.config["CROWDGATE_RATELIMIT_STORAGE_URI"],
+        strategy="fixed-window",
+        headers_enabled=True,
+        in_memory_fallback_enabled=True,
+        default_limits=[],
+    )
+    limit = app.config["CROWDGATE_SURVEY_RATE_LIMIT"]
+    limiter.limit(limit, key_func=_survey_rate_key, exempt_when=_not_survey_call)(blueprint)
+    limiter.init_app(app)
+    return limiter

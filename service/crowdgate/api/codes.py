@@ -1,0 +1,90 @@
+"""Completion-code checks and eligibility, for pages and for admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_restx import Namespace, Resource
+
+from crowdgate.api.auth import survey_study
+from crowdgate.api.context import load, state, survey_values
+from crowdgate.api.cors import check_origin
+from crowdgate.api.models import model, query_params
+from crowdgate.domain import participants
+from crowdgate.errors import ValidationFailed
+from crowdgate.schemas.codes import (
+    EligibilityArgsSchema,
+    EligibilityResultSchema,
+    VerifyArgsSchema,
+    VerifyResultSchema,
+)
+from crowdgate.schemas.common import ErrorSchema
+
+ns = Namespace(
+    "codes",
+    path="/studies/<string:slug>",
+    description="Completion codes and eligibility (survey or admin keys)",
+)
+
+error_model = model(ns, ErrorSchema, "Error")
+verify_args_model = model(ns, VerifyArgsSchema, "VerifyArgs")
+verify_model = model(ns, VerifyResultSchema, "VerifyResult")
+eligibility_model = model(ns, EligibilityResultSchema, "EligibilityResult")
+SECURITY = ["survey", "admin"]
+
+
+def _verify(slug: str, *, with_body: bool) -> dict[str, Any]:
+    args = load(VerifyArgsSchema(), survey_values(with_body=with_body))
+    with state().db.read() as session:
+        study, caller = survey_study(session, slug)
+        check_origin(study)
+        if not caller.admin and args["worker_id"] is None:
+            raise ValidationFailed(
+                "worker_id is required with a survey key: a page may only "
+                "check a worker's own code.",
+                fields={"worker_id": ["required with a survey key"]},
+            )
+        result = participants.verify_code(
+            session, study, args["code"], args["worker_id"], as_admin=caller.admin
+        )
+        return VerifyResultSchema().dump(result)
+
+
+@ns.route("/codes/verify")
+@ns.response(401, "No key or a wrong key", error_model)
+@ns.response(403, "The key does not reach this study", error_model)
+@ns.response(422, "Invalid input", error_model)
+class Verify(Resource):
+    @ns.doc(security=SECURITY, params=query_params(VerifyArgsSchema))
+    @ns.response(200, "Whether the code is valid", verify_model)
+    def get(self, slug: str) -> dict[str, Any]:
+        """Check a completion code (for Qualtrics' Web Service element)."""
+        return _verify(slug, with_body=False)
+
+    @ns.doc(security=SECURITY)
+    @ns.expect(verify_args_model)
+    @ns.response(200, "Whether the code is valid", verify_model)
+    def post(self, slug: str) -> dict[str, Any]:
+        """Check a completion code; with a survey key, only against the given worker."""
+        return _verify(slug, with_body=True)
+
+
+@ns.route("/eligibility")
+@ns.response(401, "No key or a wrong key", error_model)
+@ns.response(403, "The key does not reach this study", error_model)
+@ns.response(422, "Invalid input", error_model)
+class Eligibility(Resource):
+    @ns.doc(security=SECURITY, params=query_params(EligibilityArgsSchema))
+    @ns.response(200, "Whether the worker may start", eligibility_model)
+    def get(self, slug: str) -> dict[str, Any]:
+        """Whether a worker may take part (before they start)."""
+        args = load(EligibilityArgsSchema(), survey_values(with_body=False))
+        with state().db.read() as session:
+            study, _ = survey_study(session, slug)
+            check_origin(study)
+            eligible, reason = participants.eligibility(
+                session, study, args["worker_id"], args["assignment_id"]
+            )
+            return EligibilityResultSchema().dump(
+                {"worker_id": args["worker_id"], "eligible": eligible, "reason": reason}
+            )

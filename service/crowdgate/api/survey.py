@@ -1,0 +1,158 @@
+"""The endpoints survey pages call during a survey: start, state and complete.
+
+Answers are flat JSON objects so Qualtrics can map each field to embedded data, and
+GET and form POST work alongside JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_restx import Namespace, Resource
+from marshmallow import Schema
+
+from crowdgate.api.auth import survey_study
+from crowdgate.api.context import load, now, state, survey_values
+from crowdgate.api.cors import check_origin
+from crowdgate.api.models import json_schema, model, query_params
+from crowdgate.domain import participants
+from crowdgate.schemas.common import ErrorSchema
+from crowdgate.schemas.participants import (
+    CompleteResultSchema,
+    StartArgsSchema,
+    StartResultSchema,
+    StateSchema,
+)
+
+ns = Namespace(
+    "survey",
+    path="/studies/<string:slug>/participants/<path:worker_id>",
+    description="Called by survey pages with the study's survey key (or an admin key)",
+)
+
+error_model = model(ns, ErrorSchema, "Error")
+start_args_model = model(ns, StartArgsSchema, "StartArgs")
+start_model = model(ns, StartResultSchema, "StartResult")
+complete_model = model(ns, CompleteResultSchema, "CompleteResult")
+state_model = ns.schema_model("State", {**json_schema(StateSchema), "additionalProperties": True})
+
+SECURITY = ["survey", "admin"]
+
+
+def _errors(*extra: tuple[int, str]) -> Any:
+    def decorate(cls: Any) -> Any:
+        for code, text in (
+            (401, "No key or a wrong key"),
+            (403, "The key does not reach this study, or the page's origin is not allowed"),
+            (404, "No such study or worker"),
+            (422, "Invalid input"),
+            (429, "Rate limited"),
+            *extra,
+        ):
+            cls = ns.response(code, text, error_model)(cls)
+        return cls
+
+    return decorate
+
+
+def _start(slug: str, worker_id: str, *, with_body: bool) -> dict[str, Any]:
+    args = load(StartArgsSchema(), survey_values(with_body=with_body))
+    with state().db.write() as session:
+        study, _ = survey_study(session, slug)
+        check_origin(study)
+        participant, resumed = participants.start(session, study, worker_id, now=now(), **args)
+        return StartResultSchema().dump({**_columns(participant), "resumed": resumed})
+
+
+def _columns(participant: Any) -> dict[str, Any]:
+    return {
+        name: getattr(participant, name)
+        for name in (
+            "worker_id",
+            "status",
+            "condition",
+            "attempt",
+            "assignment_id",
+            "hit_id",
+            "session_id",
+            "lease_expires_at",
+            "completion_code",
+        )
+    }
+
+
+@ns.route("/start")
+@_errors((409, "The worker took part already (reason: already_participated)"))
+class Start(Resource):
+    @ns.doc(security=SECURITY, params=query_params(StartArgsSchema))
+    @ns.response(200, "Started or resumed", start_model)
+    def get(self, slug: str, worker_id: str) -> dict[str, Any]:
+        """Start or resume a participant (for Qualtrics' Web Service element)."""
+        return _start(slug, worker_id, with_body=False)
+
+    @ns.doc(security=SECURITY)
+    @ns.expect(start_args_model)
+    @ns.response(200, "Started or resumed", start_model)
+    def post(self, slug: str, worker_id: str) -> dict[str, Any]:
+        """Start or resume a participant and assign a condition."""
+        return _start(slug, worker_id, with_body=True)
+
+
+def _write_state(slug: str, worker_id: str, *, merge: bool) -> dict[str, Any]:
+    values = survey_values(with_body=True)
+    with state().db.write() as session:
+        study, _ = survey_study(session, slug)
+        check_origin(study)
+        participant = participants.write_state(
+            session,
+            study,
+            worker_id,
+            values,
+            merge=merge,
+            now=now(),
+            max_bytes=state().max_state_bytes,
+        )
+        return dict(participant.state)
+
+
+@ns.route("/state")
+@_errors((413, "The state would exceed 64 KiB"))
+class State(Resource):
+    @ns.doc(security=SECURITY)
+    @ns.response(200, "The participant's state", state_model)
+    def get(self, slug: str, worker_id: str) -> dict[str, Any]:
+        """Read the participant's free-form state."""
+        load(Schema(), survey_values(with_body=False))
+        with state().db.read() as session:
+            study, _ = survey_study(session, slug)
+            check_origin(study)
+            return dict(participants.get_participant(session, study, worker_id).state)
+
+    @ns.doc(security=SECURITY)
+    @ns.expect(state_model)
+    @ns.response(200, "The new state", state_model)
+    def put(self, slug: str, worker_id: str) -> dict[str, Any]:
+        """Replace the participant's state."""
+        return _write_state(slug, worker_id, merge=False)
+
+    @ns.doc(security=SECURITY)
+    @ns.expect(state_model)
+    @ns.response(200, "The merged state", state_model)
+    def patch(self, slug: str, worker_id: str) -> dict[str, Any]:
+        """Merge top-level keys into the state; a null value removes its key."""
+        return _write_state(slug, worker_id, merge=True)
+
+
+@ns.route("/complete")
+@_errors((409, "The participant cannot complete in its status"))
+class Complete(Resource):
+    @ns.doc(security=SECURITY)
+    @ns.response(200, "Completed; calling again returns the same code", complete_model)
+    def post(self, slug: str, worker_id: str) -> dict[str, Any]:
+        """Mark the participant complete and return their completion code."""
+        load(Schema(), survey_values(with_body=True))
+        with state().db.write() as session:
+            study, _ = survey_study(session, slug)
+            check_origin(study)
+            participant = participants.complete(session, study, worker_id, now=now())
+            return CompleteResultSchema().dump(_columns(participant))

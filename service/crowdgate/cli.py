@@ -1,0 +1,156 @@
+"""The ``crowdgate`` command: serving and administering a crowdgate database."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+from sqlalchemy.exc import SQLAlchemyError
+
+from crowdgate.app import create_app
+from crowdgate.clock import system_clock
+from crowdgate.extension import crowdgate_state
+from crowdgate.schema_version import (
+    SchemaOutOfDate,
+    current_revision,
+    head_revision,
+    require_current,
+)
+
+
+def _cli_app() -> object:
+    # Administrative commands must run on an old database too: `db upgrade` is the cure.
+    return create_app({"CROWDGATE_REQUIRE_CURRENT_SCHEMA": False})
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=_cli_app,
+    add_version_option=False,
+    add_default_commands=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
+def main() -> None:
+    """crowdgate: survey pages and researchers' scripts, meet crowd-work platforms."""
+
+
+def _db_errors(action: str) -> click.ClickException:
+    return click.ClickException(f"{action} failed: {sys.exc_info()[1]}")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers", default=1, show_default=True, type=int, help="gunicorn worker processes."
+)
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve crowdgate with gunicorn (an empty SQLite database is created first)."""
+    from crowdgate.serve import Server, prepare_database
+
+    url = current_app.config["CROWDGATE_DATABASE_URL"]
+    crowdgate_state(current_app).db.dispose()
+    try:
+        done = prepare_database(url)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError:
+        raise _db_errors("Opening the database") from None
+    if done:
+        click.echo(f"crowdgate: {done}")
+    click.echo(f"crowdgate: serving on http://{host}:{port}/ (API docs at /api/v1/docs)")
+    Server(
+        create_app,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+        },
+    ).run()
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database migrations."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to the latest schema (or to --revision)."""
+    from crowdgate.schema_version import upgrade
+
+    engine = crowdgate_state(current_app).db.engine
+    try:
+        upgrade(engine, revision)
+        click.echo(f"crowdgate: database at revision {current_revision(engine)}")
+    except SQLAlchemyError:
+        raise _db_errors("Upgrading the database") from None
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and the latest one."""
+    engine = crowdgate_state(current_app).db.engine
+    try:
+        click.echo(f"database: {current_revision(engine) or 'empty'}; latest: {head_revision()}")
+    except SQLAlchemyError:
+        raise _db_errors("Reading the database") from None
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Admin keys."""
+
+
+@keys_group.command("create")
+@click.option("--admin", is_flag=True, help="Create an admin key (the only kind there is so far).")
+@click.option("--name", default="", help="A label, to tell keys apart later.")
+def keys_create(admin: bool, name: str) -> None:
+    """Create an admin key and print it once; only its hash is stored."""
+    from crowdgate.domain.keys import create_admin_key
+
+    if not admin:
+        raise click.UsageError("Say which kind of key: --admin.")
+    db = crowdgate_state(current_app).db
+    try:
+        require_current(db.engine)
+        with db.write() as session:
+            key = create_admin_key(session, name=name, now=system_clock())
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError:
+        raise _db_errors("Storing the key") from None
+    click.echo(key)
+    click.echo(
+        "Keep this key now: crowdgate stores only its hash and cannot show it again.", err=True
+    )
+
+
+@main.group("openapi")
+def openapi_group() -> None:
+    """The API's OpenAPI (Swagger 2.0) description."""
+
+
+@openapi_group.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("openapi/crowdgate.json"),
+    show_default=True,
+)
+def openapi_export(output: Path) -> None:
+    """Write the spec the service serves at /api/v1/swagger.json."""
+    from crowdgate.openapi_spec import spec_json
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(spec_json(current_app), encoding="utf-8")
+    click.echo(f"crowdgate: wrote {output}")

@@ -1,0 +1,104 @@
+"""Every setting crowdgate reads, in one place.
+
+Each key carries the ``CROWDGATE_`` prefix. Defaults go into ``app.config`` with
+``setdefault`` so that a host application's own values win; the standalone service
+also reads each key from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "CROWDGATE_DATABASE_URL",
+        "sqlite:///crowdgate.db",
+        str,
+        "SQLAlchemy URL of the database (sqlite:///file.db or postgresql://...).",
+    ),
+    Setting(
+        "CROWDGATE_REQUIRE_CURRENT_SCHEMA",
+        True,
+        _bool,
+        "Refuse to start when the database needs `crowdgate db upgrade`.",
+    ),
+    Setting("CROWDGATE_DB_POOL_SIZE", 10, int, "Database connections kept open per process."),
+    Setting(
+        "CROWDGATE_SQLITE_BUSY_TIMEOUT", 30.0, float, "Seconds a SQLite writer waits for the lock."
+    ),
+    Setting(
+        "CROWDGATE_SURVEY_RATE_LIMIT",
+        "1200 per minute",
+        str,
+        "Rate limit of survey endpoints per survey key and client address.",
+    ),
+    Setting(
+        "CROWDGATE_RATELIMIT_STORAGE_URI",
+        "memory://",
+        str,
+        "flask-limiter storage for rate-limit counters (memory:// or redis://...).",
+    ),
+    Setting("CROWDGATE_MAX_BODY_BYTES", 1024 * 1024, int, "Largest request body, in bytes."),
+    Setting(
+        "CROWDGATE_MAX_STATE_BYTES",
+        64 * 1024,
+        int,
+        "Largest participant state in bytes of compact JSON.",
+    ),
+    Setting(
+        "CROWDGATE_DEFAULT_LEASE_MINUTES",
+        60,
+        int,
+        "Lease of a started participant's place, when the study does not set one.",
+    ),
+    Setting(
+        "CROWDGATE_TRUSTED_PROXIES",
+        0,
+        int,
+        "Proxies in front of the service whose X-Forwarded-* headers are trusted.",
+    ),
+    Setting("CROWDGATE_CLOCK", None, str, "Callable giving the current time (tests only)."),
+)
+
+PREFIX = "CROWDGATE_"
+
+
+def apply_defaults(config: MutableMapping[str, Any]) -> None:
+    """Fill in every setting the host application has not set itself."""
+    for setting in SETTINGS:
+        config.setdefault(setting.key, setting.default)
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read the settings given as environment variables, parsed to their types."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.key in environ and setting.key != "CROWDGATE_CLOCK":
+            raw = environ[setting.key]
+            try:
+                values[setting.key] = setting.parse(raw)
+            except ValueError as exc:
+                raise RuntimeError(f"{setting.key}={raw!r} is not valid: {exc}") from exc
+    return values

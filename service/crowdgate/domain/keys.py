@@ -1,0 +1,39 @@
+"""Admin and survey keys: random tokens shown once and stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crowdgate.models import AdminKey
+
+ADMIN_PREFIX = "cga_"
+SURVEY_PREFIX = "cgs_"
+
+
+def hash_key(key: str) -> str:
+    # The keys carry 192+ bits of randomness, so a fast hash is enough: there is no
+    # dictionary to guess from, and lookups stay cheap on the survey hot path.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_survey_key() -> str:
+    return SURVEY_PREFIX + secrets.token_urlsafe(24)
+
+
+def create_admin_key(session: Session, *, name: str, now: datetime) -> str:
+    """Store a new admin key and return it; it cannot be read back later."""
+    key = ADMIN_PREFIX + secrets.token_urlsafe(32)
+    session.add(AdminKey(name=name, key_hash=hash_key(key), prefix=key[:10], created_at=now))
+    return key
+
+
+def find_admin_key(session: Session, key: str) -> AdminKey | None:
+    found = session.scalar(select(AdminKey).where(AdminKey.key_hash == hash_key(key)))
+    if found is None or found.revoked_at is not None:
+        return None
+    return found

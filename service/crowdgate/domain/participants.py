@@ -1,0 +1,336 @@
+"""A participant's path through a study: start, state, completion, and what others may see."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crowdgate.domain import statuses
+from crowdgate.domain.allocation import choose_condition
+from crowdgate.domain.completion_codes import generate_code, normalise_code
+from crowdgate.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from crowdgate.models import Participant, ParticipantEvent, Study
+from crowdgate.platforms import get_platform
+
+
+def check_worker_id(study: Study, worker_id: str) -> None:
+    problem = get_platform(study.platform).validate_worker_id(worker_id)
+    if problem:
+        raise ValidationFailed(
+            f"worker_id {worker_id!r} {problem}.",
+            code="invalid_worker_id",
+            fields={"worker_id": [problem]},
+        )
+
+
+def _record(participant: Participant, status: str, now: datetime, detail: str = "") -> None:
+    participant.status = status
+    participant.updated_at = now
+    participant.events.append(ParticipantEvent(status=status, at=now, detail=detail))
+
+
+def latest(
+    session: Session, study: Study, worker_id: str, *, for_update: bool = False
+) -> Participant | None:
+    """The worker's most recent attempt at the study (there is more than one only with repeats)."""
+    query = (
+        select(Participant)
+        .where(Participant.study_id == study.id, Participant.worker_id == worker_id)
+        .order_by(Participant.attempt.desc())
+        .limit(1)
+    )
+    if for_update:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def get_participant(
+    session: Session, study: Study, worker_id: str, *, for_update: bool = False
+) -> Participant:
+    check_worker_id(study, worker_id)
+    participant = latest(session, study, worker_id, for_update=for_update)
+    if participant is None:
+        raise NotFound(
+            f"Worker {worker_id!r} has not started study {study.slug!r}; call start first.",
+            code="participant_not_found",
+        )
+    return participant
+
+
+def sweep_lapsed(session: Session, study: Study, now: datetime) -> int:
+    """Mark started participants whose lease has run out as abandoned; their places return."""
+    lapsed = list(
+        session.scalars(
+            select(Participant).where(
+                Participant.study_id == study.id,
+                Participant.status == statuses.STARTED,
+                Participant.lease_expires_at <= now,
+            )
+        )
+    )
+    for participant in lapsed:
+        _record(participant, statuses.ABANDONED, now, "lease lapsed")
+    return len(lapsed)
+
+
+def places_taken(session: Session, study: Study, now: datetime) -> dict[str, int]:
+    rows = session.execute(
+        select(Participant.condition, func.count())
+        .where(
+            Participant.study_id == study.id,
+            Participant.condition.is_not(None),
+            or_(
+                Participant.status.in_(statuses.FINISHED),
+                and_(Participant.status == statuses.STARTED, Participant.lease_expires_at > now),
+            ),
+        )
+        .group_by(Participant.condition)
+    )
+    return {condition: count for condition, count in rows}
+
+
+def start(
+    session: Session,
+    study: Study,
+    worker_id: str,
+    *,
+    now: datetime,
+    assignment_id: str | None = None,
+    hit_id: str | None = None,
+    session_id: str | None = None,
+    rng: random.Random | None = None,
+) -> tuple[Participant, bool]:
+    """Start the worker or resume them; returns the participant and whether it was a resume.
+
+    Allocation must see every other start's result, so it holds the study's lock: a
+    row lock on PostgreSQL, the writer lock that every SQLite write transaction takes.
+    """
+    check_worker_id(study, worker_id)
+    session.execute(select(Study.id).where(Study.id == study.id).with_for_update())
+    lease = now + timedelta(minutes=study.lease_minutes)
+    current = latest(session, study, worker_id)
+    attempt = 1
+    if current is not None:
+        new_assignment = bool(
+            assignment_id and current.assignment_id and assignment_id != current.assignment_id
+        )
+        if not new_assignment:
+            _resume(current, now, lease, assignment_id, hit_id, session_id)
+            return current, True
+        if not study.allow_repeats:
+            raise Conflict(
+                f"Worker {worker_id!r} already took part in study {study.slug!r} "
+                f"(assignment {current.assignment_id}).",
+                code="already_participated",
+                extra={"reason": "already_participated"},
+            )
+        attempt = current.attempt + 1
+
+    sweep_lapsed(session, study, now)
+    condition = choose_condition(study.conditions, places_taken(session, study, now), rng)
+    participant = Participant(
+        study_id=study.id,
+        worker_id=worker_id,
+        attempt=attempt,
+        assignment_id=assignment_id,
+        hit_id=hit_id,
+        session_id=session_id,
+        condition=condition,
+        state={},
+        lease_expires_at=lease,
+        started_at=now,
+        updated_at=now,
+        status=statuses.STARTED,
+    )
+    participant.events.append(ParticipantEvent(status=statuses.STARTED, at=now, detail=""))
+    session.add(participant)
+    session.flush()
+    return participant, False
+
+
+def _resume(
+    participant: Participant,
+    now: datetime,
+    lease: datetime,
+    assignment_id: str | None,
+    hit_id: str | None,
+    session_id: str | None,
+) -> None:
+    participant.assignment_id = participant.assignment_id or assignment_id
+    participant.hit_id = participant.hit_id or hit_id
+    participant.session_id = participant.session_id or session_id
+    if participant.status == statuses.ABANDONED:
+        _record(participant, statuses.STARTED, now, "resumed after the lease lapsed")
+    if participant.status == statuses.STARTED:
+        participant.lease_expires_at = lease
+        participant.updated_at = now
+
+
+def _state_size(state: Mapping[str, Any]) -> int:
+    return len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def write_state(
+    session: Session,
+    study: Study,
+    worker_id: str,
+    values: Mapping[str, Any],
+    *,
+    merge: bool,
+    now: datetime,
+    max_bytes: int,
+) -> Participant:
+    """Replace the worker's state, or merge top-level keys into it (a null value removes a key)."""
+    participant = get_participant(session, study, worker_id, for_update=True)
+    state = dict(participant.state) if merge else {}
+    for key, value in values.items():
+        if merge and value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+    size = _state_size(state)
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"The state would take {size} bytes; a participant's state holds at most {max_bytes}.",
+            code="state_too_large",
+            fields={"state": [f"larger than {max_bytes} bytes"]},
+        )
+    participant.state = state
+    participant.updated_at = now
+    if participant.status == statuses.STARTED:
+        participant.lease_expires_at = now + timedelta(minutes=study.lease_minutes)
+    return participant
+
+
+def complete(
+    session: Session,
+    study: Study,
+    worker_id: str,
+    *,
+    now: datetime,
+    generate: Callable[[], str] = generate_code,
+) -> Participant:
+    """Mark the worker complete and give them a code; a second call returns the same code."""
+    participant = get_participant(session, study, worker_id, for_update=True)
+    if participant.completion_code:
+        return participant
+    if participant.status not in statuses.ACTIVE:
+        raise Conflict(
+            f"Worker {worker_id!r} is {participant.status} and cannot complete.",
+            code="not_completable",
+        )
+    for _ in range(16):
+        code = generate()
+        try:
+            with session.begin_nested():
+                participant.completion_code = code
+                participant.completed_at = now
+                _record(participant, statuses.COMPLETED, now)
+                session.flush()
+            return participant
+        except IntegrityError:
+            continue  # another participant of this study holds the code: draw again
+    raise RuntimeError("could not draw an unused completion code in 16 tries")
+
+
+def verify_code(
+    session: Session, study: Study, code: str, worker_id: str | None, *, as_admin: bool
+) -> dict[str, Any]:
+    """Whether ``code`` is a completion code of the study (and of ``worker_id``, if given).
+
+    A survey key learns only whether the code is the given worker's own: nothing about
+    whose code it is otherwise.
+    """
+    if worker_id is not None:
+        check_worker_id(study, worker_id)
+    owner = session.scalar(
+        select(Participant).where(
+            Participant.study_id == study.id, Participant.completion_code == normalise_code(code)
+        )
+    )
+    if not as_admin:
+        if owner is not None and owner.worker_id == worker_id:
+            return {"valid": True, "worker_id": worker_id}
+        return {"valid": False, "reason": "no_match", "worker_id": worker_id}
+    if owner is None:
+        return {"valid": False, "reason": "unknown_code", "worker_id": worker_id}
+    if worker_id is not None and owner.worker_id != worker_id:
+        return {
+            "valid": False,
+            "reason": "other_worker",
+            "worker_id": worker_id,
+            "code_worker_id": owner.worker_id,
+        }
+    return {
+        "valid": True,
+        "worker_id": owner.worker_id,
+        "status": owner.status,
+        "condition": owner.condition,
+    }
+
+
+def eligibility(
+    session: Session, study: Study, worker_id: str, assignment_id: str | None = None
+) -> tuple[bool, str]:
+    """Whether a start by this worker (on this assignment, if given) would be accepted."""
+    check_worker_id(study, worker_id)
+    current = latest(session, study, worker_id)
+    if current is None:
+        return True, "new"
+    new_assignment = bool(
+        assignment_id and current.assignment_id and assignment_id != current.assignment_id
+    )
+    if not new_assignment and current.status in statuses.ACTIVE:
+        return True, "resume"
+    if study.allow_repeats:
+        return True, "repeats_allowed"
+    return False, "already_participated"
+
+
+def participants_query(
+    study: Study, *, status: str | None, condition: str | None
+) -> Select[tuple[Participant]]:
+    query = select(Participant).where(Participant.study_id == study.id).order_by(Participant.id)
+    if status is not None:
+        query = query.where(Participant.status == status)
+    if condition is not None:
+        query = query.where(Participant.condition == condition)
+    return query
+
+
+def list_participants(
+    session: Session,
+    study: Study,
+    *,
+    status: str | None,
+    condition: str | None,
+    after: int | None,
+    limit: int,
+) -> list[Participant]:
+    query = participants_query(study, status=status, condition=condition).limit(limit)
+    if after is not None:
+        query = query.where(Participant.id > after)
+    return list(session.scalars(query))
+
+
+def iter_participants(
+    session: Session, study: Study, *, status: str | None, condition: str | None, batch: int = 1000
+) -> Iterator[Participant]:
+    """Every matching participant, read in batches so an export never holds a study in memory."""
+    after = None
+    while True:
+        page = list_participants(
+            session, study, status=status, condition=condition, after=after, limit=batch
+        )
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1].id
+        session.expunge_all()

@@ -1,0 +1,113 @@
+"""Studies: creation, updates and survey keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crowdgate.domain.keys import hash_key, new_survey_key
+from crowdgate.errors import Conflict, NotFound
+from crowdgate.models import Participant, Study
+
+
+def get_study(session: Session, slug: str, *, for_update: bool = False) -> Study:
+    query = select(Study).where(Study.slug == slug)
+    if for_update:
+        query = query.with_for_update()
+    study = session.scalar(query)
+    if study is None:
+        raise NotFound(f"No study has the slug {slug!r}.", code="study_not_found")
+    return study
+
+
+def find_study_by_survey_key(session: Session, key: str) -> Study | None:
+    return session.scalar(select(Study).where(Study.survey_key_hash == hash_key(key)))
+
+
+def create_study(
+    session: Session, values: Mapping[str, Any], *, now: datetime, default_lease_minutes: int
+) -> tuple[Study, str]:
+    """Create a study and return it with its survey key, which is shown only now."""
+    if session.scalar(select(Study.id).where(Study.slug == values["slug"])) is not None:
+        raise Conflict(
+            f"A study with the slug {values['slug']!r} exists already.",
+            code="slug_taken",
+            fields={"slug": ["is taken"]},
+        )
+    key = new_survey_key()
+    study = Study(
+        slug=values["slug"],
+        title=values.get("title", ""),
+        platform=values.get("platform", "none"),
+        mode=values.get("mode", "sandbox"),
+        conditions=[dict(c) for c in values.get("conditions", [])],
+        lease_minutes=values.get("lease_minutes") or default_lease_minutes,
+        allow_repeats=values.get("allow_repeats", False),
+        allowed_origins=list(values.get("allowed_origins", [])),
+        survey_key_hash=hash_key(key),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(study)
+    session.flush()
+    return study, key
+
+
+def update_study(
+    session: Session, study: Study, changes: Mapping[str, Any], *, now: datetime
+) -> Study:
+    """Apply ``changes``, refusing those that would contradict the participants' record."""
+    has_participants = session.scalar(
+        select(func.count()).select_from(Participant).where(Participant.study_id == study.id)
+    )
+    if "platform" in changes and changes["platform"] != study.platform and has_participants:
+        raise Conflict(
+            "The platform cannot change once participants have started: their worker ids "
+            "belong to the old one.",
+            code="study_has_participants",
+            fields={"platform": ["cannot change after participants started"]},
+        )
+    if "conditions" in changes:
+        kept = {c["name"] for c in changes["conditions"]}
+        held = set(
+            session.scalars(
+                select(Participant.condition)
+                .where(Participant.study_id == study.id, Participant.condition.is_not(None))
+                .distinct()
+            )
+        )
+        if held - kept:
+            raise Conflict(
+                "Participants hold conditions the update removes: "
+                + ", ".join(sorted(held - kept)),
+                code="condition_in_use",
+                fields={
+                    "conditions": [
+                        f"{name!r} is held by participants" for name in sorted(held - kept)
+                    ]
+                },
+            )
+    for name, value in changes.items():
+        if name == "conditions":
+            value = [dict(c) for c in value]
+        setattr(study, name, value)
+    study.updated_at = now
+    return study
+
+
+def rotate_survey_key(study: Study, *, now: datetime) -> str:
+    key = new_survey_key()
+    study.survey_key_hash = hash_key(key)
+    study.updated_at = now
+    return key
+
+
+def list_studies(session: Session, *, after: int | None, limit: int) -> list[Study]:
+    query = select(Study).order_by(Study.id).limit(limit)
+    if after is not None:
+        query = query.where(Study.id > after)
+    return list(session.scalars(query))

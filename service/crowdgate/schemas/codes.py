@@ -1,0 +1,36 @@
+"""Completion-code verification and eligibility: flat answers a page can map to embedded data."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class VerifyArgsSchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    worker_id = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "required with a survey key"},
+    )
+
+
+class VerifyResultSchema(Schema):
+    valid = fields.Boolean()
+    reason = fields.String(metadata={"description": "unknown_code, other_worker or no_match"})
+    worker_id = fields.String(allow_none=True)
+    code_worker_id = fields.String(metadata={"description": "admin keys only"})
+    status = fields.String(metadata={"description": "admin keys only"})
+    condition = fields.String(allow_none=True, metadata={"description": "admin keys only"})
+
+
+class EligibilityArgsSchema(Schema):
+    worker_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    assignment_id = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+
+
+class EligibilityResultSchema(Schema):
+    worker_id = fields.String()
+    eligible = fields.Boolean()
+    reason = fields.String(
+        metadata={"description": "new, resume, repeats_allowed or already_participated"}
+    )

@@ -1,0 +1,81 @@
+"""Studies as admins create, update and read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from crowdgate.platforms import PLATFORM_NAMES
+
+SLUG = validate.Regexp(
+    r"^[a-z0-9][a-z0-9-]{0,63}$",
+    error="use 1 to 64 lower-case letters, digits and dashes, not starting with a dash",
+)
+ORIGIN = validate.Regexp(
+    r"^(\*|https?://[^/\s]+)$", error="an origin is scheme://host[:port] with no path, or *"
+)
+
+
+class ConditionSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    target = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "participants wanted in this condition"},
+    )
+
+
+class StudyFieldsSchema(Schema):
+    """What an admin may set on a study; every field optional, as in an update."""
+
+    title = fields.String(validate=validate.Length(max=300))
+    platform = fields.String(validate=validate.OneOf(PLATFORM_NAMES))
+    mode = fields.String(validate=validate.OneOf(("sandbox", "live")))
+    conditions = fields.List(fields.Nested(ConditionSchema), validate=validate.Length(max=100))
+    lease_minutes = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=7 * 24 * 60),
+        metadata={"description": "how long a started participant holds a place"},
+    )
+    allow_repeats = fields.Boolean()
+    allowed_origins = fields.List(
+        fields.String(validate=ORIGIN),
+        validate=validate.Length(max=50),
+        metadata={"description": "origins whose pages may call the survey endpoints"},
+    )
+
+    @validates_schema
+    def _unique_conditions(self, data: dict[str, Any], **_: Any) -> None:
+        names = [c["name"] for c in data.get("conditions", [])]
+        if len(set(names)) != len(names):
+            raise ValidationError("condition names must be unique", "conditions")
+
+
+class StudyCreateSchema(StudyFieldsSchema):
+    slug = fields.String(required=True, validate=SLUG)
+
+
+class StudySchema(Schema):
+    slug = fields.String()
+    title = fields.String()
+    platform = fields.String()
+    mode = fields.String()
+    conditions = fields.List(fields.Nested(ConditionSchema))
+    lease_minutes = fields.Integer()
+    allow_repeats = fields.Boolean()
+    allowed_origins = fields.List(fields.String())
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class StudyCreatedSchema(StudySchema):
+    survey_key = fields.String(
+        metadata={"description": "shown once; pages send it as X-Survey-Key"}
+    )
+
+
+class SurveyKeySchema(Schema):
+    slug = fields.String()
+    survey_key = fields.String()
