@@ -32,7 +32,10 @@ PG_ENV = "CROWDGATE_TEST_DATABASE_URL"
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("db_url") == "postgresql":
+        if callspec is not None and "postgresql" in (
+            callspec.params.get("db_url"),
+            callspec.params.get("empty_db_url"),
+        ):
             item.add_marker(pytest.mark.postgres)
 
 
@@ -86,7 +89,7 @@ def postgres_templates() -> Iterator[PostgresTemplates]:
     templates.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlite", "postgresql"])
 def empty_db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     """A database with no tables; for migration tests (parametrize db_url indirectly)."""
     yield from _database(request, tmp_path, migrated=False)
@@ -99,7 +102,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
 
 
 def _database(request: pytest.FixtureRequest, tmp_path: Any, *, migrated: bool) -> Iterator[str]:
-    kind = getattr(request, "param", None) or request.node.callspec.params.get("db_url", "sqlite")
+    kind = request.param
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'crowdgate.db'}"
         if migrated:
