@@ -154,3 +154,7 @@ def openapi_export(output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(spec_json(current_app), encoding="utf-8")
     click.echo(f"crowdgate: wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
