@@ -62,8 +62,13 @@ def build_api(app: Flask, url_prefix: str) -> tuple[Blueprint, Api]:
     return blueprint, api
 
 
+def limit_body_size() -> None:
+    """Cap bodies under crowdgate's path before anything (the rate limiter too) reads them."""
+    if request.path.startswith(state().api_path):
+        request.max_content_length = state().max_body_bytes
+
+
 def _before() -> Response | None:
-    request.max_content_length = state().max_body_bytes
     request_id()
     if request.method == "OPTIONS" and request.view_args and "slug" in request.view_args:
         with state().db.read() as session:
@@ -97,5 +102,7 @@ def make_limiter(app: Flask, blueprint: Blueprint) -> Limiter:
     )
     limit = app.config["CROWDGATE_SURVEY_RATE_LIMIT"]
     limiter.limit(limit, key_func=_survey_rate_key, exempt_when=_not_survey_call)(blueprint)
+    # Registered first so the body cap applies before the limiter reads a form's key.
+    app.before_request(limit_body_size)
     limiter.init_app(app)
     return limiter
