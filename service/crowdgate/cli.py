@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -26,8 +27,23 @@ def _cli_app() -> object:
     return create_app({"CROWDGATE_REQUIRE_CURRENT_SCHEMA": False})
 
 
+class CrowdgateGroup(FlaskGroup):
+    """Flask's command group, without Flask's app-finding options and plugins.
+
+    crowdgate always builds its own app, so ``--app``, ``--env-file`` and ``--debug``
+    would only confuse, and other packages' Flask commands do not belong here.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.params = [p for p in self.params if p.name not in {"app", "env_file", "debug"}]
+
+    def _load_plugin_commands(self) -> None:
+        return None
+
+
 @click.group(
-    cls=FlaskGroup,
+    cls=CrowdgateGroup,
     create_app=_cli_app,
     add_version_option=False,
     add_default_commands=False,
@@ -132,6 +148,46 @@ def keys_create(admin: bool, name: str) -> None:
     click.echo(
         "Keep this key now: crowdgate stores only its hash and cannot show it again.", err=True
     )
+
+
+@keys_group.command("list")
+def keys_list() -> None:
+    """List admin keys by their prefix; the keys themselves are not stored."""
+    from crowdgate.domain.keys import list_admin_keys
+
+    db = crowdgate_state(current_app).db
+    try:
+        require_current(db.engine)
+        with db.read() as session:
+            keys = list_admin_keys(session)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError:
+        raise _db_errors("Reading the keys") from None
+    click.echo(f"{'prefix':<12} {'created':<20} {'revoked':<20} name")
+    for key in keys:
+        revoked = key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "-"
+        created = key.created_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{key.prefix:<12} {created:<20} {revoked:<20} {key.name}")
+
+
+@keys_group.command("revoke")
+@click.argument("prefix")
+def keys_revoke(prefix: str) -> None:
+    """Revoke the admin key whose prefix `crowdgate keys list` shows."""
+    from crowdgate.domain.keys import revoke_admin_key
+    from crowdgate.errors import CrowdgateError
+
+    db = crowdgate_state(current_app).db
+    try:
+        require_current(db.engine)
+        with db.write() as session:
+            key = revoke_admin_key(session, prefix, now=system_clock())
+            click.echo(f"crowdgate: revoked {key.prefix}… ({key.name or 'no name'})")
+    except (SchemaOutOfDate, CrowdgateError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError:
+        raise _db_errors("Revoking the key") from None
 
 
 @main.group("openapi")

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.utils import import_string
 
-from crowdgate.api import build_api, make_limiter
+from crowdgate.api import build_api, make_limiter, register_apidoc
 from crowdgate.api.context import CrowdGateState
 from crowdgate.clock import Clock, system_clock
 from crowdgate.config import apply_defaults
@@ -55,7 +55,8 @@ class CrowdGate:
             max_state_bytes=app.config["CROWDGATE_MAX_STATE_BYTES"],
             default_lease_minutes=app.config["CROWDGATE_DEFAULT_LEASE_MINUTES"],
         )
-        make_limiter(app, blueprint)
+        app.extensions["crowdgate"].limiter = make_limiter(app, blueprint)
+        register_apidoc(app, prefix)
         app.register_blueprint(blueprint)
 
 

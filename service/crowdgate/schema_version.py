@@ -39,6 +39,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def describe(engine: Engine) -> str:
+    """The database's URL without its password; a SQLite file by its absolute path."""
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        return f"sqlite:///{Path(engine.url.database).resolve()}"
+    return engine.url.render_as_string(hide_password=True)
+
+
 class SchemaOutOfDate(RuntimeError):
     """The database is behind the code; the message names the command that fixes it."""
 
@@ -48,6 +55,6 @@ def require_current(engine: Engine) -> None:
     if current != head:
         where = "has no crowdgate tables" if current is None else f"is at revision {current}"
         raise SchemaOutOfDate(
-            f"The database at {engine.url.render_as_string(hide_password=True)} {where}; "
+            f"The database at {describe(engine)} {where}; "
             f"this crowdgate needs revision {head}. Run `crowdgate db upgrade` first."
         )

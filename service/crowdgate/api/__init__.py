@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, request
 from flask.wrappers import Response
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_restx import Api
+from flask_restx import Api, apidoc
 
 from crowdgate.api import codes, cors, health, participants, studies, survey
 from crowdgate.api.auth import survey_key_given
@@ -68,6 +68,14 @@ def limit_body_size() -> None:
         request.max_content_length = state().max_body_bytes
 
 
+def register_apidoc(app: Flask, url_prefix: str) -> None:
+    """Serve Swagger UI's files under crowdgate's path, not at the host application's root."""
+    conf = app.extensions.setdefault("restx", {})
+    if not conf.get("apidoc_registered"):
+        app.register_blueprint(apidoc.apidoc, url_prefix=url_prefix + API_VERSION_PATH)
+        conf["apidoc_registered"] = True
+
+
 def _before() -> Response | None:
     request_id()
     if request.method == "OPTIONS" and request.view_args and "slug" in request.view_args:
@@ -96,7 +104,9 @@ def make_limiter(app: Flask, blueprint: Blueprint) -> Limiter:
         key_func=_survey_rate_key,
         storage_uri=app.config["CROWDGATE_RATELIMIT_STORAGE_URI"],
         strategy="fixed-window",
-        headers_enabled=True,
+        # Rate-limit headers on every answer would include Retry-After on 200s, which
+        # clients read as "slow down"; the 429 error sets Retry-After itself.
+        headers_enabled=False,
         in_memory_fallback_enabled=True,
         default_limits=[],
     )

@@ -31,6 +31,7 @@ class CrowdGateState:
     max_body_bytes: int
     max_state_bytes: int
     default_lease_minutes: int
+    limiter: Any = None  # flask-limiter's Limiter, set once the blueprint is limited
 
 
 def state() -> CrowdGateState:

@@ -28,7 +28,7 @@ def check_origin(study: Study) -> None:
         return  # not a browser's cross-origin call (Qualtrics' servers, scripts, curl)
     if not origin_allowed(study, origin):
         raise Forbidden(
-            f"Origin {origin} is not among study {study.slug!r}'s allowed origins.",
+            f"Origin {origin} is not among the allowed origins of study {study.slug!r}.",
             code="origin_not_allowed",
         )
     g.crowdgate_cors_origin = origin

@@ -116,7 +116,7 @@ def _write_state(slug: str, worker_id: str, *, merge: bool) -> dict[str, Any]:
 
 
 @ns.route("/state")
-@_errors((413, "The state would exceed 64 KiB"))
+@_errors((413, "The state would exceed CROWDGATE_MAX_STATE_BYTES (64 KiB by default)"))
 class State(Resource):
     @ns.doc(security=SECURITY)
     @ns.response(200, "The participant's state", state_model)

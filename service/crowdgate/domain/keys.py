@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crowdgate.errors import NotFound
 from crowdgate.models import AdminKey
 
 ADMIN_PREFIX = "cga_"
@@ -37,3 +38,23 @@ def find_admin_key(session: Session, key: str) -> AdminKey | None:
     if found is None or found.revoked_at is not None:
         return None
     return found
+
+
+def list_admin_keys(session: Session) -> list[AdminKey]:
+    return list(session.scalars(select(AdminKey).order_by(AdminKey.id)))
+
+
+def revoke_admin_key(session: Session, prefix: str, *, now: datetime) -> AdminKey:
+    """Revoke the one live key starting with ``prefix`` (as `keys list` shows it)."""
+    matches = [
+        key
+        for key in session.scalars(select(AdminKey).where(AdminKey.revoked_at.is_(None)))
+        if key.prefix.startswith(prefix) or prefix.startswith(key.prefix)
+    ]
+    if len(matches) != 1:
+        found = "no live key" if not matches else f"{len(matches)} live keys"
+        raise NotFound(
+            f"{found} start with {prefix!r}; give the prefix `crowdgate keys list` shows."
+        )
+    matches[0].revoked_at = now
+    return matches[0]

@@ -232,6 +232,7 @@ def complete(
             with session.begin_nested():
                 participant.completion_code = code
                 participant.completed_at = now
+                participant.lease_expires_at = None  # a finished worker holds the place for good
                 _record(participant, statuses.COMPLETED, now)
                 session.flush()
             return participant

@@ -25,6 +25,9 @@ class StartResultSchema(Schema):
     hit_id = fields.String(allow_none=True)
     session_id = fields.String(allow_none=True)
     lease_expires_at = fields.DateTime(allow_none=True)
+    completion_code = fields.String(
+        allow_none=True, metadata={"description": "set when a completed worker starts again"}
+    )
 
 
 class CompleteResultSchema(Schema):
