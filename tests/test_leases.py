@@ -7,7 +7,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from crowdgate.db import is_postgresql
 from crowdgate.domain import participants
 from crowdgate.domain.studies import get_study
@@ -166,12 +165,6 @@ def test_replacing_the_state_renews_the_lease_too(make_study, admin, clock):
     assert at(holder["lease_expires_at"]) == written_at + timedelta(minutes=LEASE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="write_state() renews any 'started' lease, even one that has lapsed, but leaves a "
-    "swept ('abandoned') worker abandoned with the old lease: the same survey calls end in "
-    "different states depending on whether an admin listed participants in between.",
-)
 def test_a_state_write_after_the_lease_lapsed_does_not_depend_on_a_sweep(make_study, admin, clock):
     unswept, swept = Study(make_study, admin), Study(make_study, admin)
     unswept.start("w-1")
@@ -286,20 +279,7 @@ def wait_until_blocked_or_done(db: Any, thread: threading.Thread) -> None:
             time.sleep(0.01)  # polling a lock wait, not a lease: no time is asserted
 
 
-RACE = (
-    "On PostgreSQL {what} reads the participant before the completion commits and then "
-    "writes its stale status over 'completed' (the update is keyed on the id alone, and "
-    "complete() does not take the study lock that start() holds)."
-)
-
-
-def xfail_on_postgresql(request: pytest.FixtureRequest, db: Any, what: str) -> None:
-    if is_postgresql(db.engine):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=RACE.format(what=what)))
-
-
 def test_a_sweep_racing_a_completion_keeps_it_completed(request, make_study, admin, db, clock):
-    xfail_on_postgresql(request, db, "sweep_lapsed() in another worker's start")
     study = Study(make_study, admin)
     study.start("slow")
     now = clock.advance(minutes=LEASE + 5)  # lapsed, but nobody has swept yet
@@ -316,7 +296,6 @@ def test_a_sweep_racing_a_completion_keeps_it_completed(request, make_study, adm
 
 
 def test_a_resume_racing_a_completion_keeps_it_completed(request, make_study, admin, db, clock):
-    xfail_on_postgresql(request, db, "the abandoned worker's own start (resume)")
     study = Study(make_study, admin)
     study.start("slow")
     clock.advance(minutes=LEASE + 5)

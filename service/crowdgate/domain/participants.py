@@ -65,19 +65,30 @@ def get_participant(
 
 
 def sweep_lapsed(session: Session, study: Study, now: datetime) -> int:
-    """Mark started participants whose lease has run out as abandoned; their places return."""
+    """Mark started participants whose lease has run out as abandoned; their places return.
+
+    The rows are locked (in id order, so two sweeps cannot deadlock): a completion
+    committed meanwhile makes PostgreSQL re-check the row, which then no longer matches.
+    """
     lapsed = list(
         session.scalars(
-            select(Participant).where(
+            select(Participant)
+            .where(
                 Participant.study_id == study.id,
                 Participant.status == statuses.STARTED,
                 Participant.lease_expires_at <= now,
             )
+            .order_by(Participant.id)
+            .with_for_update()
         )
     )
     for participant in lapsed:
-        _record(participant, statuses.ABANDONED, now, "lease lapsed")
+        _lapse(participant, now)
     return len(lapsed)
+
+
+def _lapse(participant: Participant, now: datetime) -> None:
+    _record(participant, statuses.ABANDONED, now, "lease lapsed")
 
 
 def places_taken(session: Session, study: Study, now: datetime) -> dict[str, int]:
@@ -115,7 +126,8 @@ def start(
     check_worker_id(study, worker_id)
     session.execute(select(Study.id).where(Study.id == study.id).with_for_update())
     lease = now + timedelta(minutes=study.lease_minutes)
-    current = latest(session, study, worker_id)
+    # Locked so a completion of this worker committed meanwhile is seen, not overwritten.
+    current = latest(session, study, worker_id, for_update=True)
     attempt = 1
     if current is not None:
         new_assignment = bool(
@@ -205,7 +217,13 @@ def write_state(
     participant.state = state
     participant.updated_at = now
     if participant.status == statuses.STARTED:
-        participant.lease_expires_at = now + timedelta(minutes=study.lease_minutes)
+        # Writing state keeps a live lease alive; a lapsed one stays lapsed whether or not
+        # a sweep has marked it yet. Only start brings an abandoned worker back.
+        assert participant.lease_expires_at is not None
+        if participant.lease_expires_at > now:
+            participant.lease_expires_at = now + timedelta(minutes=study.lease_minutes)
+        else:
+            _lapse(participant, now)
     return participant
 
 
