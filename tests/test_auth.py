@@ -149,12 +149,6 @@ def test_survey_key_on_a_missing_study_is_403_not_404(make_study, method, path, 
     assert missing["message"] == existing["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service bug: a CORS preflight looks the study up before anything else and "
-    "answers 404 study_not_found for a missing study but 403 origin_not_allowed for an "
-    "existing one, so anyone (survey key or not) learns which study slugs exist",
-)
 def test_preflight_does_not_reveal_whether_a_study_exists(make_study, anonymous):
     study, _ = make_study(allowed_origins=["https://survey.example.org"])
     headers = {"Origin": "https://elsewhere.example.com", "Access-Control-Request-Method": "POST"}

@@ -97,12 +97,6 @@ def test_error_response_to_an_allowed_origin_carries_acao(study_page):
     assert not_started.headers[ACAO] == ALLOWED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service bug: start validates its arguments before it checks the origin, so a "
-    "422 to an allowed origin carries no Access-Control-Allow-Origin and the page "
-    "cannot read which field was wrong",
-)
 def test_validation_error_to_an_allowed_origin_carries_acao(study_page):
     study, page = study_page
     response = page.post(

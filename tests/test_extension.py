@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask, jsonify
-
 from crowdgate import CrowdGate
 from crowdgate.domain.keys import create_admin_key
+from flask import Flask, jsonify
+
 from tests.conftest import serve
 from tests.http import assert_error
 
@@ -47,14 +47,17 @@ def test_mounted_api_and_host_routes_both_work(host_app):
         assert requests.get(f"{live.url}/", timeout=10).json() == {"lab": "Social Cognition Lab"}
         admin = {"Authorization": f"Bearer {key}"}
         created = requests.post(
-            f"{live.url}/research/api/v1/studies", json={"slug": "mounted"}, headers=admin,
+            f"{live.url}/research/api/v1/studies",
+            json={"slug": "mounted"},
+            headers=admin,
             timeout=10,
         )
         assert created.status_code == 201, created.text
         page = {"X-Survey-Key": created.json()["survey_key"]}
         started = requests.post(
             f"{live.url}/research/api/v1/studies/mounted/participants/p1/start",
-            headers=page, timeout=10,
+            headers=page,
+            timeout=10,
         )
         assert started.json()["status"] == "started"
         docs = requests.get(f"{live.url}/research/api/v1/docs", timeout=10)

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import inspect
-
 from crowdgate import create_app
 from crowdgate.db import Database
 from crowdgate.schema_version import (
@@ -23,6 +21,7 @@ from crowdgate.schema_version import (
     is_empty,
     upgrade,
 )
+from sqlalchemy import inspect
 
 TABLES = {"admin_keys", "studies", "participants", "participant_events", "alembic_version"}
 
@@ -50,7 +49,6 @@ def test_downgrade_then_refuse_then_upgrade(empty_db_url):
     try:
         upgrade(db.engine)
         from alembic import command
-
         from crowdgate.schema_version import _config
 
         config = _config()
@@ -159,7 +157,10 @@ def test_serve_refuses_a_sqlite_database_behind_head(tmp_path):
     finally:
         db.dispose()
     result = _cli(
-        "serve", "--port", str(_free_port()), cwd=tmp_path,
+        "serve",
+        "--port",
+        str(_free_port()),
+        cwd=tmp_path,
         env={"CROWDGATE_DATABASE_URL": "sqlite:///old.db"},
     )
     assert result.returncode == 1

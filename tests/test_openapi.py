@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from crowdgate.api.models import json_schema
 from crowdgate.openapi_spec import spec_json
 from crowdgate.schemas.participants import StartResultSchema

@@ -63,12 +63,6 @@ def test_refused_request_does_nothing(make_study, admin):
     assert admin.get(f"/studies/{slug}/participants/w-late").json()["hit_id"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service bug: the survey limit is applied to the blueprint with limiter.limit, "
-    "which Flask-Limiter counts per endpoint, so a key gets 5 requests on each route "
-    "(start, state, complete, verify, eligibility, ...) instead of 5 in all",
-)
 def test_limit_counts_requests_across_survey_endpoints(make_study):
     study, page = make_study()
     slug = study["slug"]
@@ -158,12 +152,6 @@ def test_preflights_are_not_counted(make_study, anonymous):
     _assert_rate_limited(page.get(f"/studies/{slug}/eligibility", params={"worker_id": "x"}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service bug: the limiter refuses before the view checks the origin, so a 429 "
-    "to an allowed origin has no Access-Control-Allow-Origin and the page cannot read "
-    "the error or the Retry-After header crowdgate means to expose",
-)
 def test_429_to_an_allowed_origin_is_readable_by_the_page(make_study):
     origin = "https://survey.example.org"
     study, page = make_study(allowed_origins=[origin])

@@ -175,12 +175,6 @@ def test_put_keeps_a_null_value(study_page):
     assert page.get(f"{base}/state").json() == {"a": None, "b": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service bug: survey_values() drops a 'key' field from every body, JSON "
-    "included, although a JSON body never carries the survey key; a page's state "
-    "field named 'key' (jsPsych's keyboard response, say) is silently lost",
-)
 def test_json_state_keeps_a_field_named_key(study_page):
     study, page = study_page
     base = f"/studies/{study['slug']}/participants/w-1"

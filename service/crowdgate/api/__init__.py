@@ -15,7 +15,6 @@ from crowdgate.api import codes, cors, health, participants, studies, survey
 from crowdgate.api.auth import survey_key_given
 from crowdgate.api.context import request_id, state
 from crowdgate.api.errors import error_response
-from crowdgate.domain.studies import get_study
 
 API_VERSION_PATH = "/api/v1"
 NAMESPACES = (studies.ns, participants.ns, survey.ns, codes.ns, health.ns)
@@ -79,8 +78,7 @@ def register_apidoc(app: Flask, url_prefix: str) -> None:
 def _before() -> Response | None:
     request_id()
     if request.method == "OPTIONS" and request.view_args and "slug" in request.view_args:
-        with state().db.read() as session:
-            return cors.preflight(get_study(session, request.view_args["slug"]))
+        return cors.preflight(request.view_args["slug"])
     return None
 
 
@@ -111,7 +109,10 @@ def make_limiter(app: Flask, blueprint: Blueprint) -> Limiter:
         default_limits=[],
     )
     limit = app.config["CROWDGATE_SURVEY_RATE_LIMIT"]
-    limiter.limit(limit, key_func=_survey_rate_key, exempt_when=_not_survey_call)(blueprint)
+    # One counter per key and address across every survey endpoint, not one per route.
+    limiter.shared_limit(
+        limit, scope="crowdgate-survey", key_func=_survey_rate_key, exempt_when=_not_survey_call
+    )(blueprint)
     # Registered first so the body cap applies before the limiter reads a form's key.
     app.before_request(limit_body_size)
     limiter.init_app(app)

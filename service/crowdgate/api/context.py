@@ -74,9 +74,14 @@ def survey_values(*, with_body: bool) -> dict[str, Any]:
     query strings or form fields, jsPsych sends JSON.
     """
     values: dict[str, Any] = request.args.to_dict()
-    if with_body and request.content_length:
-        values.update(_json_object() if request.is_json else request.form.to_dict())
     values.pop("key", None)
+    if with_body and request.content_length:
+        if request.is_json:
+            values.update(_json_object())  # a JSON body never carries the key: keep its fields
+        else:
+            form = request.form.to_dict()
+            form.pop("key", None)
+            values.update(form)
     return values
 
 

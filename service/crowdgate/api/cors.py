@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from flask import g, request
 from flask.wrappers import Response
+from sqlalchemy import select
 
+from crowdgate.api.context import state
 from crowdgate.errors import Forbidden
 from crowdgate.models import Study
 
@@ -16,9 +18,8 @@ ALLOWED_HEADERS = "Content-Type, X-Survey-Key, X-Request-ID, Idempotency-Key"
 EXPOSED_HEADERS = "X-Request-ID, Retry-After"
 
 
-def origin_allowed(study: Study, origin: str) -> bool:
-    own = request.host_url.rstrip("/")
-    return origin == own or "*" in study.allowed_origins or origin in study.allowed_origins
+def _admits(allowed: list[str], origin: str) -> bool:
+    return origin == request.host_url.rstrip("/") or "*" in allowed or origin in allowed
 
 
 def check_origin(study: Study) -> None:
@@ -26,7 +27,7 @@ def check_origin(study: Study) -> None:
     origin = request.headers.get("Origin")
     if origin is None:
         return  # not a browser's cross-origin call (Qualtrics' servers, scripts, curl)
-    if not origin_allowed(study, origin):
+    if not _admits(study.allowed_origins, origin):
         raise Forbidden(
             f"Origin {origin} is not among the allowed origins of study {study.slug!r}.",
             code="origin_not_allowed",
@@ -34,8 +35,24 @@ def check_origin(study: Study) -> None:
     g.crowdgate_cors_origin = origin
 
 
-def preflight(study: Study) -> Response:
-    check_origin(study)
+def _allowed_origins(slug: str) -> list[str] | None:
+    with state().db.read() as session:
+        return session.scalar(select(Study.allowed_origins).where(Study.slug == slug))
+
+
+def preflight(slug: str) -> Response:
+    """Answer a browser's preflight; a missing study answers as a refused origin does.
+
+    Preflights carry no key, so a 404 here would tell anyone which studies exist.
+    """
+    origin = request.headers.get("Origin", "")
+    allowed = _allowed_origins(slug)
+    if allowed is None or not _admits(allowed, origin):
+        raise Forbidden(
+            f"Origin {origin or '(none)'} is not among the allowed origins of study {slug!r}.",
+            code="origin_not_allowed",
+        )
+    g.crowdgate_cors_origin = origin
     response = Response(status=204)
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH"
     response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
@@ -44,7 +61,14 @@ def preflight(study: Study) -> Response:
 
 
 def add_headers(response: Response) -> Response:
+    """Let an allowed page read every answer, errors raised before the view's check too."""
     origin = g.get("crowdgate_cors_origin")
+    request_origin = request.headers.get("Origin")
+    if origin is None and request_origin and response.status_code >= 400:
+        slug = (request.view_args or {}).get("slug")
+        allowed = _allowed_origins(slug) if slug else None
+        if allowed is not None and _admits(allowed, request_origin):
+            origin = request_origin
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS

@@ -72,8 +72,8 @@ class ParticipantList(Resource):
     @ns.response(200, "A page of participants, in the order they started", page_model)
     def get(self, slug: str) -> dict[str, Any]:
         """List a study's participants, filtered by status and condition."""
-        args = load(ListArgsSchema(), request.args)
         _sweep(slug)
+        args = load(ListArgsSchema(), request.args)
         with state().db.read() as session:
             study = studies.get_study(session, slug)
             found = participants.list_participants(
@@ -100,8 +100,8 @@ class ParticipantExport(Resource):
     @ns.response(200, "CSV, one row per participant; state as a JSON column")
     def get(self, slug: str) -> Response:
         """Export a study's participants as CSV, streamed."""
-        args = load(ParticipantFilterSchema(), request.args)
         _sweep(slug)
+        args = load(ParticipantFilterSchema(), request.args)
         db = state().db
 
         def rows() -> Iterator[str]:

@@ -39,9 +39,9 @@ class StudyList(Resource):
     @ns.response(200, "A page of studies", page_model)
     def get(self) -> dict[str, Any]:
         """List studies, oldest first."""
-        args = load(PageArgsSchema(), request.args)
         with state().db.read() as session:
             require_admin(session)
+            args = load(PageArgsSchema(), request.args)
             found = studies.list_studies(
                 session, after=cursor_after(args["cursor"]), limit=args["limit"]
             )
