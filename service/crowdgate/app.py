@@ -21,7 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     proxies = int(app.config.get("CROWDGATE_TRUSTED_PROXIES", 0))
     if proxies:
-        app.wsgi_app = ProxyFix(
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
             x_for=proxies,
             x_proto=proxies,  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from marshmallow import Schema
 def _converter() -> OpenAPIConverter:
     # Nested schemas are inlined (the resolver names none of them), so each restx model
     # is self-contained and needs no definitions of its own.
-    plugin = MarshmallowPlugin(schema_name_resolver=lambda _schema: None)
+    plugin = MarshmallowPlugin(schema_name_resolver=lambda _schema: None)  # type: ignore[arg-type,return-value]
     APISpec("crowdgate", "1", "2.0", plugins=[plugin])
     assert plugin.converter is not None
     return plugin.converter

@@ -104,7 +104,7 @@ def places_taken(session: Session, study: Study, now: datetime) -> dict[str, int
         )
         .group_by(Participant.condition)
     )
-    return {condition: count for condition, count in rows}
+    return {condition: count for condition, count in rows if condition is not None}
 
 
 def start(
@@ -315,7 +315,7 @@ def eligibility(
 
 def participants_query(
     study: Study, *, status: str | None, condition: str | None
-) -> Select[tuple[Participant]]:
+) -> Select[Participant]:
     query = select(Participant).where(Participant.study_id == study.id).order_by(Participant.id)
     if status is not None:
         query = query.where(Participant.status == status)

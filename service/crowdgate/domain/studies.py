@@ -73,7 +73,7 @@ def update_study(
         )
     if "conditions" in changes:
         kept = {c["name"] for c in changes["conditions"]}
-        held = set(
+        held: set[str] = set(
             session.scalars(
                 select(Participant.condition)
                 .where(Participant.study_id == study.id, Participant.condition.is_not(None))
