@@ -33,7 +33,7 @@ ADMIN_CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("PATCH", "/studies/{slug}", {"json": {"title": "renamed by a page"}}),
     ("POST", "/studies/{slug}/survey-key", {}),
     ("GET", "/studies/{slug}/participants", {}),
-    ("GET", "/studies/{slug}/participants/export", {}),
+    ("GET", "/studies/{slug}/participants.csv", {}),
     ("GET", "/studies/{slug}/participants/w-1", {}),
 ]
 ADMIN_IDS = [f"{method} {path}" for method, path, _ in ADMIN_CALLS]
@@ -177,7 +177,7 @@ def test_survey_key_on_admin_endpoints_is_403_admin_key_required(
 def test_survey_key_on_another_studys_admin_endpoints_is_403(make_study):
     _, page_a = make_study()
     study_b, _ = make_study()
-    for path in ("", "/participants", "/participants/export"):
+    for path in ("", "/participants", "/participants.csv"):
         response = page_a.get(f"/studies/{study_b['slug']}{path}")
         assert_error(response, 403, "admin_key_required")
 

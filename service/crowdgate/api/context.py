@@ -57,14 +57,36 @@ def json_body() -> dict[str, Any]:
     return _json_object()
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is too large")
+    return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _json_object() -> dict[str, Any]:
+    # Python's json accepts NaN and Infinity, which no browser's JSON.parse reads back
+    # and PostgreSQL's jsonb refuses; they are malformed here as they are in JSON.
     try:
-        data = json.loads(request.get_data(cache=True) or b"null")
+        data = json.loads(
+            request.get_data(cache=True) or b"null",
+            parse_constant=_not_json,
+            parse_float=_finite,
+        )
+    except RecursionError:
+        raise CrowdgateError("The body is nested too deeply.", code="malformed_json") from None
     except ValueError as exc:
         raise CrowdgateError(f"The body is not valid JSON: {exc}", code="malformed_json") from None
     if not isinstance(data, dict):
         raise CrowdgateError("The body must be a JSON object.", code="body_not_object")
     return data
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def survey_values(*, with_body: bool) -> dict[str, Any]:
@@ -78,6 +100,11 @@ def survey_values(*, with_body: bool) -> dict[str, Any]:
     if with_body and request.content_length:
         if request.is_json:
             values.update(_json_object())  # a JSON body never carries the key: keep its fields
+        elif request.mimetype not in FORM_TYPES:
+            raise UnsupportedMediaType(
+                f"A body of type {request.mimetype or '(none given)'} cannot be read: send "
+                "JSON (application/json) or a form (application/x-www-form-urlencoded)."
+            )
         else:
             form = request.form.to_dict()
             form.pop("key", None)
@@ -85,7 +112,26 @@ def survey_values(*, with_body: bool) -> dict[str, Any]:
     return values
 
 
+def refuse_nul(data: Any, name: str = "") -> None:
+    """Refuse NUL characters anywhere in the input: PostgreSQL cannot store them in text."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise ValidationFailed(
+                f"{name or 'the body'} contains a NUL character.",
+                fields={name or "_schema": ["contains a NUL character"]},
+            )
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            path = f"{name}.{key}" if name else str(key)
+            refuse_nul(key, path)
+            refuse_nul(value, path)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            refuse_nul(value, f"{name}.{index}" if name else str(index))
+
+
 def load(schema: Schema, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    refuse_nul(data)
     try:
         return schema.load(data, partial=partial)  # type: ignore[no-any-return]
     except ValidationError as exc:
@@ -110,7 +156,7 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 def cursor_after(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
         raise ValidationFailed(
             "cursor is not one this service handed out.",
             fields={"cursor": ["not a cursor from a previous page"]},

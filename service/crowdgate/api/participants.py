@@ -90,7 +90,7 @@ class ParticipantList(Resource):
             }
 
 
-@ns.route("/export")
+@ns.route(".csv")
 @ns.response(401, "No key or a wrong key", error_model)
 @ns.response(403, "Not an admin key", error_model)
 @ns.response(404, "No such study", error_model)

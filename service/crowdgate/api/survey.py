@@ -12,7 +12,7 @@ from flask_restx import Namespace, Resource
 from marshmallow import Schema
 
 from crowdgate.api.auth import survey_study
-from crowdgate.api.context import load, now, state, survey_values
+from crowdgate.api.context import load, now, refuse_nul, state, survey_values
 from crowdgate.api.cors import check_origin
 from crowdgate.api.models import json_schema, model, query_params
 from crowdgate.domain import participants
@@ -100,6 +100,7 @@ class Start(Resource):
 
 def _write_state(slug: str, worker_id: str, *, merge: bool) -> dict[str, Any]:
     values = survey_values(with_body=True)
+    refuse_nul(values)
     with state().db.write() as session:
         study, _ = survey_study(session, slug)
         check_origin(study)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -13,8 +14,12 @@ from crowdgate.domain.keys import hash_key, new_survey_key
 from crowdgate.errors import Conflict, NotFound
 from crowdgate.models import Participant, Study
 
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")
+
 
 def get_study(session: Session, slug: str, *, for_update: bool = False) -> Study:
+    if not SLUG_PATTERN.fullmatch(slug):
+        raise NotFound(f"No study has the slug {slug!r}.", code="study_not_found")
     query = select(Study).where(Study.slug == slug)
     if for_update:
         query = query.with_for_update()

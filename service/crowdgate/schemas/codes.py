@@ -9,7 +9,6 @@ class VerifyArgsSchema(Schema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=64))
     worker_id = fields.String(
         load_default=None,
-        validate=validate.Length(min=1, max=128),
         metadata={"description": "required with a survey key"},
     )
 
@@ -24,7 +23,8 @@ class VerifyResultSchema(Schema):
 
 
 class EligibilityArgsSchema(Schema):
-    worker_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    # Its form is the platform's to judge (invalid_worker_id), as on every other endpoint.
+    worker_id = fields.String(required=True)
     assignment_id = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
 
 

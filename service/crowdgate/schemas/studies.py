@@ -6,14 +6,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from crowdgate.domain.studies import SLUG_PATTERN
 from crowdgate.platforms import PLATFORM_NAMES
 
 SLUG = validate.Regexp(
-    r"^[a-z0-9][a-z0-9-]{0,63}$",
+    SLUG_PATTERN,
     error="use 1 to 64 lower-case letters, digits and dashes, not starting with a dash",
 )
 ORIGIN = validate.Regexp(
-    r"^(\*|https?://[^/\s]+)$", error="an origin is scheme://host[:port] with no path, or *"
+    r"^(\*|https?://[^/\s]+)\Z", error="an origin is scheme://host[:port] with no path, or *"
 )
 
 
