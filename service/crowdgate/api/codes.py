@@ -32,9 +32,15 @@ verify_model = model(ns, VerifyResultSchema, "VerifyResult")
 eligibility_model = model(ns, EligibilityResultSchema, "EligibilityResult")
 SECURITY = ["survey", "admin"]
 
+# marshmallow schemas hold no per-call state: made once, not per request.
+VERIFY_ARGS = VerifyArgsSchema()
+VERIFY_RESULT = VerifyResultSchema()
+ELIGIBILITY_ARGS = EligibilityArgsSchema()
+ELIGIBILITY_RESULT = EligibilityResultSchema()
+
 
 def _verify(slug: str, *, with_body: bool) -> dict[str, Any]:
-    args = load(VerifyArgsSchema(), survey_values(with_body=with_body))
+    args = load(VERIFY_ARGS, survey_values(with_body=with_body))
     with state().db.read() as session:
         study, caller = survey_study(session, slug)
         check_origin(study)
@@ -47,7 +53,7 @@ def _verify(slug: str, *, with_body: bool) -> dict[str, Any]:
         result = participants.verify_code(
             session, study, args["code"], args["worker_id"], as_admin=caller.admin
         )
-        return VerifyResultSchema().dump(result)
+        return VERIFY_RESULT.dump(result)
 
 
 @ns.route("/codes/verify")
@@ -78,13 +84,13 @@ class Eligibility(Resource):
     @ns.response(200, "Whether the worker may start", eligibility_model)
     def get(self, slug: str) -> dict[str, Any]:
         """Whether a worker may take part (before they start)."""
-        args = load(EligibilityArgsSchema(), survey_values(with_body=False))
+        args = load(ELIGIBILITY_ARGS, survey_values(with_body=False))
         with state().db.read() as session:
             study, _ = survey_study(session, slug)
             check_origin(study)
             eligible, reason = participants.eligibility(
                 session, study, args["worker_id"], args["assignment_id"]
             )
-            return EligibilityResultSchema().dump(
+            return ELIGIBILITY_RESULT.dump(
                 {"worker_id": args["worker_id"], "eligible": eligible, "reason": reason}
             )

@@ -37,6 +37,10 @@ complete_model = model(ns, CompleteResultSchema, "CompleteResult")
 state_model = ns.schema_model("State", {**json_schema(StateSchema), "additionalProperties": True})
 
 SECURITY = ["survey", "admin"]
+START_ARGS = StartArgsSchema()
+START_RESULT = StartResultSchema()
+COMPLETE_RESULT = CompleteResultSchema()
+EMPTY = Schema()
 
 
 def _errors(*extra: tuple[int, str]) -> Any:
@@ -56,12 +60,12 @@ def _errors(*extra: tuple[int, str]) -> Any:
 
 
 def _start(slug: str, worker_id: str, *, with_body: bool) -> dict[str, Any]:
-    args = load(StartArgsSchema(), survey_values(with_body=with_body))
+    args = load(START_ARGS, survey_values(with_body=with_body))
     with state().db.write() as session:
         study, _ = survey_study(session, slug)
         check_origin(study)
         participant, resumed = participants.start(session, study, worker_id, now=now(), **args)
-        return StartResultSchema().dump({**_columns(participant), "resumed": resumed})
+        return START_RESULT.dump({**_columns(participant), "resumed": resumed})
 
 
 def _columns(participant: Any) -> dict[str, Any]:
@@ -123,7 +127,7 @@ class State(Resource):
     @ns.response(200, "The participant's state", state_model)
     def get(self, slug: str, worker_id: str) -> dict[str, Any]:
         """Read the participant's free-form state."""
-        load(Schema(), survey_values(with_body=False))
+        load(EMPTY, survey_values(with_body=False))
         with state().db.read() as session:
             study, _ = survey_study(session, slug)
             check_origin(study)
@@ -151,9 +155,9 @@ class Complete(Resource):
     @ns.response(200, "Completed; calling again returns the same code", complete_model)
     def post(self, slug: str, worker_id: str) -> dict[str, Any]:
         """Mark the participant complete and return their completion code."""
-        load(Schema(), survey_values(with_body=True))
+        load(EMPTY, survey_values(with_body=True))
         with state().db.write() as session:
             study, _ = survey_study(session, slug)
             check_origin(study)
             participant = participants.complete(session, study, worker_id, now=now())
-            return CompleteResultSchema().dump(_columns(participant))
+            return COMPLETE_RESULT.dump(_columns(participant))

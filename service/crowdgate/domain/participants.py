@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,19 +36,24 @@ def _record(participant: Participant, status: str, now: datetime, detail: str = 
     participant.events.append(ParticipantEvent(status=status, at=now, detail=detail))
 
 
+_LATEST = (
+    select(Participant)
+    .where(Participant.study_id == bindparam("study_id"), Participant.worker_id == bindparam("w"))
+    .order_by(Participant.attempt.desc())
+    .limit(1)
+)
+_LATEST_FOR_UPDATE = _LATEST.with_for_update()
+_BY_CODE = select(Participant).where(
+    Participant.study_id == bindparam("study_id"), Participant.completion_code == bindparam("code")
+)
+
+
 def latest(
     session: Session, study: Study, worker_id: str, *, for_update: bool = False
 ) -> Participant | None:
     """The worker's most recent attempt at the study (there is more than one only with repeats)."""
-    query = (
-        select(Participant)
-        .where(Participant.study_id == study.id, Participant.worker_id == worker_id)
-        .order_by(Participant.attempt.desc())
-        .limit(1)
-    )
-    if for_update:
-        query = query.with_for_update()
-    return session.scalar(query)
+    query = _LATEST_FOR_UPDATE if for_update else _LATEST
+    return session.scalar(query, {"study_id": study.id, "w": worker_id})
 
 
 def get_participant(
@@ -269,11 +274,7 @@ def verify_code(
     """
     if worker_id is not None:
         check_worker_id(study, worker_id)
-    owner = session.scalar(
-        select(Participant).where(
-            Participant.study_id == study.id, Participant.completion_code == normalise_code(code)
-        )
-    )
+    owner = session.scalar(_BY_CODE, {"study_id": study.id, "code": normalise_code(code)})
     if not as_admin:
         if owner is not None and owner.worker_id == worker_id:
             return {"valid": True, "worker_id": worker_id}

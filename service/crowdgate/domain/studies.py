@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from crowdgate.domain.keys import hash_key, new_survey_key
@@ -29,8 +29,11 @@ def get_study(session: Session, slug: str, *, for_update: bool = False) -> Study
     return study
 
 
+_BY_SURVEY_KEY = select(Study).where(Study.survey_key_hash == bindparam("key_hash"))
+
+
 def find_study_by_survey_key(session: Session, key: str) -> Study | None:
-    return session.scalar(select(Study).where(Study.survey_key_hash == hash_key(key)))
+    return session.scalar(_BY_SURVEY_KEY, {"key_hash": hash_key(key)})
 
 
 def create_study(
