@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import g, request
 from flask.wrappers import Response
-from sqlalchemy import select
 
 from crowdgate.api.context import state
+from crowdgate.domain.studies import allowed_origins
 from crowdgate.errors import Forbidden
 from crowdgate.models import Study
 
@@ -22,22 +22,27 @@ def _admits(allowed: list[str], origin: str) -> bool:
     return origin == request.host_url.rstrip("/") or "*" in allowed or origin in allowed
 
 
-def check_origin(study: Study) -> None:
-    """Refuse a browser call from an origin the study does not list; remember an allowed one."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return  # not a browser's cross-origin call (Qualtrics' servers, scripts, curl)
-    if not _admits(study.allowed_origins, origin):
+def _admit(allowed: list[str] | None, origin: str, slug: str) -> None:
+    """Remember an allowed origin; refuse any other (and any origin of a missing study)."""
+    if allowed is None or not _admits(allowed, origin):
         raise Forbidden(
-            f"Origin {origin} is not among the allowed origins of study {study.slug!r}.",
+            f"Origin {origin or '(none)'} is not among the allowed origins of study {slug!r}.",
             code="origin_not_allowed",
         )
     g.crowdgate_cors_origin = origin
 
 
+def check_origin(study: Study) -> None:
+    """Refuse a browser call from an origin the study does not list."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return  # not a browser's cross-origin call (Qualtrics' servers, scripts, curl)
+    _admit(study.allowed_origins, origin, study.slug)
+
+
 def _allowed_origins(slug: str) -> list[str] | None:
     with state().db.read() as session:
-        return session.scalar(select(Study.allowed_origins).where(Study.slug == slug))
+        return allowed_origins(session, slug)
 
 
 def preflight(slug: str) -> Response:
@@ -45,14 +50,7 @@ def preflight(slug: str) -> Response:
 
     Preflights carry no key, so a 404 here would tell anyone which studies exist.
     """
-    origin = request.headers.get("Origin", "")
-    allowed = _allowed_origins(slug)
-    if allowed is None or not _admits(allowed, origin):
-        raise Forbidden(
-            f"Origin {origin or '(none)'} is not among the allowed origins of study {slug!r}.",
-            code="origin_not_allowed",
-        )
-    g.crowdgate_cors_origin = origin
+    _admit(_allowed_origins(slug), request.headers.get("Origin", ""), slug)
     response = Response(status=204)
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH"
     response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS

@@ -29,6 +29,13 @@ def get_study(session: Session, slug: str, *, for_update: bool = False) -> Study
     return study
 
 
+def allowed_origins(session: Session, slug: str) -> list[str] | None:
+    """The origins a study admits, or None when no study has that slug."""
+    if not SLUG_PATTERN.fullmatch(slug):
+        return None
+    return session.scalar(select(Study.allowed_origins).where(Study.slug == slug))
+
+
 _BY_SURVEY_KEY = select(Study).where(Study.survey_key_hash == bindparam("key_hash"))
 
 
