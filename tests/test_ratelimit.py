@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -234,3 +235,36 @@ def test_redis_counters_stay_per_key(two_servers, admin_key):
         _use_up(page_a, "redis-a", LIMIT)
         _assert_rate_limited(page_a.get("/studies/redis-a/eligibility", params={"worker_id": "x"}))
         _use_up(page_b, "redis-b", LIMIT)
+
+
+# --- an unreachable storage ---------------------------------------------------------------
+
+
+@pytest.fixture
+def unreachable_redis_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now: connections are refused at once
+    return {**app_config, "CROWDGATE_RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{port}"}
+
+
+def test_pages_keep_working_and_limited_when_redis_is_down(
+    unreachable_redis_config, admin_key, caplog
+):
+    application = create_app(unreachable_redis_config)
+    live = LiveServer(application)
+    try:
+        with ApiClient(live.url, admin_key=admin_key) as admin:
+            created = admin.post("/studies", json={"slug": "no-redis", "platform": "none"})
+            assert created.status_code == 201, created.text
+        with ApiClient(live.url, survey_key=created.json()["survey_key"]) as page:
+            _use_up(page, "no-redis", LIMIT)
+            # Counted in the process meanwhile: the limit still holds.
+            _assert_rate_limited(
+                page.get("/studies/no-redis/eligibility", params={"worker_id": "x"})
+            )
+    finally:
+        live.stop()
+        application.extensions["crowdgate"].db.dispose()
+    assert "rate-limit storage unreachable" in caplog.text

@@ -57,7 +57,8 @@ SETTINGS: tuple[Setting, ...] = (
         "CROWDGATE_RATELIMIT_STORAGE_URI",
         "memory://",
         str,
-        "flask-limiter storage for rate-limit counters (memory:// or redis://...).",
+        "Storage for the survey rate-limit counters, in the `limits` library's URI form "
+        "(memory:// or redis://...).",
     ),
     Setting("CROWDGATE_MAX_BODY_BYTES", 1024 * 1024, int, "Largest request body, in bytes."),
     Setting(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,8 +48,12 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        readonly = connection.get_execution_options().get("crowdgate_readonly", False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get("crowdgate_no_transaction", False):
+            return  # pysqlite without isolation_level runs each statement on its own
+        connection.exec_driver_sql(
+            "BEGIN" if options.get("crowdgate_readonly") else "BEGIN IMMEDIATE"
+        )
 
 
 def is_postgresql(engine: Engine) -> bool:
@@ -57,10 +61,19 @@ def is_postgresql(engine: Engine) -> bool:
 
 
 class Database:
-    """One engine and two session factories: writers and readers."""
+    """One engine, two session factories (writers and readers) and bare single reads."""
 
     def __init__(self, url: str, *, pool_size: int = 10, busy_timeout: float = 30.0) -> None:
         self.engine = make_engine(url, pool_size=pool_size, busy_timeout=busy_timeout)
+        # A lone SELECT is consistent by itself: BEGIN and COMMIT around it would only
+        # add two statements (two round trips on PostgreSQL) to the busiest requests.
+        self._untransacted = self.engine.execution_options(
+            **(
+                {"isolation_level": "AUTOCOMMIT"}
+                if is_postgresql(self.engine)
+                else {"crowdgate_no_transaction": True}
+            )
+        )
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(
             self.engine.execution_options(crowdgate_readonly=True), expire_on_commit=False
@@ -76,6 +89,12 @@ class Database:
     def read(self) -> Iterator[Session]:
         with self._reader() as session, session.begin():
             yield session
+
+    @contextmanager
+    def single_reads(self) -> Iterator[Connection]:
+        """A connection for reads that each stand alone: every statement sees its own snapshot."""
+        with self._untransacted.connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

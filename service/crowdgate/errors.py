@@ -60,3 +60,12 @@ class PayloadTooLarge(CrowdgateError):
 class UnsupportedMediaType(CrowdgateError):
     status = 415
     code = "unsupported_media_type"
+
+
+class RateLimited(CrowdgateError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

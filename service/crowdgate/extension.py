@@ -55,7 +55,7 @@ class CrowdGate:
             max_state_bytes=app.config["CROWDGATE_MAX_STATE_BYTES"],
             default_lease_minutes=app.config["CROWDGATE_DEFAULT_LEASE_MINUTES"],
         )
-        app.extensions["crowdgate"].limiter = make_limiter(app, blueprint)
+        app.extensions["crowdgate"].rate_limit = make_limiter(app)
         register_apidoc(app, prefix)
         app.register_blueprint(blueprint)
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from flask import Blueprint, Flask, request
 from flask.wrappers import Response
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_restx import Api, apidoc
 
 from crowdgate.api import codes, cors, health, participants, studies, survey
-from crowdgate.api.auth import survey_key_given
 from crowdgate.api.context import request_id, state
 from crowdgate.api.errors import error_response
+from crowdgate.api.ratelimit import SurveyRateLimit
 
 API_VERSION_PATH = "/api/v1"
 NAMESPACES = (studies.ns, participants.ns, survey.ns, codes.ns, health.ns)
@@ -79,6 +76,7 @@ def _before() -> Response | None:
     request_id()
     if request.method == "OPTIONS" and request.view_args and "slug" in request.view_args:
         return cors.preflight(request.view_args["slug"])
+    state().rate_limit.check()
     return None
 
 
@@ -87,33 +85,8 @@ def _after(response: Response) -> Response:
     return cors.add_headers(response)
 
 
-def _survey_rate_key() -> str:
-    key = survey_key_given() or ""
-    return hashlib.sha256(key.encode()).hexdigest()[:16] + "|" + get_remote_address()
-
-
-def _not_survey_call() -> bool:
-    # Admin scripts are trusted to pace themselves; OPTIONS carries no key.
-    return request.method == "OPTIONS" or "Authorization" in request.headers
-
-
-def make_limiter(app: Flask, blueprint: Blueprint) -> Limiter:
-    limiter = Limiter(
-        key_func=_survey_rate_key,
-        storage_uri=app.config["CROWDGATE_RATELIMIT_STORAGE_URI"],
-        strategy="fixed-window",
-        # Rate-limit headers on every answer would include Retry-After on 200s, which
-        # clients read as "slow down"; the 429 error sets Retry-After itself.
-        headers_enabled=False,
-        in_memory_fallback_enabled=True,
-        default_limits=[],
-    )
-    limit = app.config["CROWDGATE_SURVEY_RATE_LIMIT"]
-    # One counter per key and address across every survey endpoint, not one per route.
-    limiter.shared_limit(
-        limit, scope="crowdgate-survey", key_func=_survey_rate_key, exempt_when=_not_survey_call
-    )(blueprint)
-    # Registered first so the body cap applies before the limiter reads a form's key.
+def make_limiter(app: Flask) -> SurveyRateLimit:
+    limit = SurveyRateLimit(app)
+    # Registered first so the body cap applies before the limit reads a form's key.
     app.before_request(limit_body_size)
-    limiter.init_app(app)
-    return limiter
+    return limit

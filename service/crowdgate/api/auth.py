@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import request
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from crowdgate.domain.keys import find_admin_key
-from crowdgate.domain.studies import find_study_by_survey_key, get_study
-from crowdgate.errors import Forbidden, Unauthorized
+from crowdgate.api.context import state
+from crowdgate.domain.keys import hash_key, is_admin_key
+from crowdgate.domain.studies import SLUG_PATTERN, find_study_by_survey_key, get_study
+from crowdgate.domain.survey_reads import BY_KEY_HASH, BY_SLUG, AttemptView, StudyView
+from crowdgate.errors import Forbidden, NotFound, Unauthorized
 from crowdgate.models import Study
 
 
@@ -29,7 +33,8 @@ def survey_key_given() -> str | None:
     return key or None
 
 
-def authenticate(session: Session) -> Caller:
+def _admin_or_survey_key(db: Session | Connection) -> str | None:
+    """The survey key the caller sent; None when a valid admin key was sent instead."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -37,9 +42,9 @@ def authenticate(session: Session) -> Caller:
             raise Unauthorized(
                 "Send admin keys as 'Authorization: Bearer KEY'.", code="bad_authorization"
             )
-        if find_admin_key(session, token.strip()) is None:
+        if not is_admin_key(db, token.strip()):
             raise Unauthorized("The admin key is not valid (or was revoked).", code="invalid_key")
-        return Caller(admin=True)
+        return None
     key = survey_key_given()
     if key is None:
         raise Unauthorized(
@@ -47,11 +52,27 @@ def authenticate(session: Session) -> Caller:
             "survey key as the X-Survey-Key header or the key parameter.",
             code="missing_key",
         )
+    return key
+
+
+def _invalid_survey_key() -> Unauthorized:
+    return Unauthorized(
+        "The survey key is not valid (it may have been rotated).", code="invalid_key"
+    )
+
+
+def _wrong_study() -> Forbidden:
+    # Not a 404: a survey key must not learn which other studies exist.
+    return Forbidden("This survey key belongs to another study.", code="wrong_study")
+
+
+def authenticate(session: Session) -> Caller:
+    key = _admin_or_survey_key(session)
+    if key is None:
+        return Caller(admin=True)
     study = find_study_by_survey_key(session, key)
     if study is None:
-        raise Unauthorized(
-            "The survey key is not valid (it may have been rotated).", code="invalid_key"
-        )
+        raise _invalid_survey_key()
     return Caller(admin=False, study=study)
 
 
@@ -72,6 +93,32 @@ def survey_study(session: Session, slug: str) -> tuple[Study, Caller]:
         return get_study(session, slug), caller
     assert caller.study is not None
     if caller.study.slug != slug:
-        # Not a 404: a survey key must not learn which other studies exist.
-        raise Forbidden("This survey key belongs to another study.", code="wrong_study")
+        raise _wrong_study()
     return caller.study, caller
+
+
+Found = tuple[StudyView, AttemptView | None]
+
+
+def survey_read(
+    slug: str, read: Callable[[Connection, str, str], Found | None]
+) -> tuple[StudyView, AttemptView | None, bool]:
+    """Run one of survey_reads' statements for the study the caller's key reaches.
+
+    Returns the study, the participant row read with it, and whether the caller is an
+    admin. The same refusals as survey_study: 401 for a bad key, 403 for another
+    study's survey key, 404 for an unknown slug (admin keys only).
+    """
+    with state().db.single_reads() as connection:
+        key = _admin_or_survey_key(connection)
+        if key is None:
+            found = read(connection, BY_SLUG, slug) if SLUG_PATTERN.fullmatch(slug) else None
+            if found is None:
+                raise NotFound(f"No study has the slug {slug!r}.", code="study_not_found")
+        else:
+            found = read(connection, BY_KEY_HASH, hash_key(key))
+            if found is None:
+                raise _invalid_survey_key()
+            if found[0].slug != slug:
+                raise _wrong_study()
+    return found[0], found[1], key is None

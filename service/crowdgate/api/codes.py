@@ -6,11 +6,13 @@ from typing import Any
 
 from flask_restx import Namespace, Resource
 
-from crowdgate.api.auth import survey_study
-from crowdgate.api.context import load, state, survey_values
+from crowdgate.api.auth import survey_read
+from crowdgate.api.context import load, survey_values
 from crowdgate.api.cors import check_origin
 from crowdgate.api.models import model, query_params
 from crowdgate.domain import participants
+from crowdgate.domain.completion_codes import normalise_code
+from crowdgate.domain.survey_reads import study_and_code_owner, study_and_latest_attempt
 from crowdgate.errors import ValidationFailed
 from crowdgate.schemas.codes import (
     EligibilityArgsSchema,
@@ -41,19 +43,18 @@ ELIGIBILITY_RESULT = EligibilityResultSchema()
 
 def _verify(slug: str, *, with_body: bool) -> dict[str, Any]:
     args = load(VERIFY_ARGS, survey_values(with_body=with_body))
-    with state().db.read() as session:
-        study, caller = survey_study(session, slug)
-        check_origin(study)
-        if not caller.admin and args["worker_id"] is None:
-            raise ValidationFailed(
-                "worker_id is required with a survey key: a page may only "
-                "check a worker's own code.",
-                fields={"worker_id": ["required with a survey key"]},
-            )
-        result = participants.verify_code(
-            session, study, args["code"], args["worker_id"], as_admin=caller.admin
+    code = normalise_code(args["code"])
+    study, owner, admin = survey_read(
+        slug, lambda connection, by, selector: study_and_code_owner(connection, by, selector, code)
+    )
+    check_origin(study)
+    if not admin and args["worker_id"] is None:
+        raise ValidationFailed(
+            "worker_id is required with a survey key: a page may only check a worker's own code.",
+            fields={"worker_id": ["required with a survey key"]},
         )
-        return VERIFY_RESULT.dump(result)
+    result = participants.verify_code(study, owner, args["worker_id"], as_admin=admin)
+    return VERIFY_RESULT.dump(result)
 
 
 @ns.route("/codes/verify")
@@ -85,12 +86,15 @@ class Eligibility(Resource):
     def get(self, slug: str) -> dict[str, Any]:
         """Whether a worker may take part (before they start)."""
         args = load(ELIGIBILITY_ARGS, survey_values(with_body=False))
-        with state().db.read() as session:
-            study, _ = survey_study(session, slug)
-            check_origin(study)
-            eligible, reason = participants.eligibility(
-                session, study, args["worker_id"], args["assignment_id"]
-            )
-            return ELIGIBILITY_RESULT.dump(
-                {"worker_id": args["worker_id"], "eligible": eligible, "reason": reason}
-            )
+        worker_id = args["worker_id"]
+        study, latest, _ = survey_read(
+            slug,
+            lambda connection, by, selector: study_and_latest_attempt(
+                connection, by, selector, worker_id
+            ),
+        )
+        check_origin(study)
+        eligible, reason = participants.eligibility(study, worker_id, latest, args["assignment_id"])
+        return ELIGIBILITY_RESULT.dump(
+            {"worker_id": worker_id, "eligible": eligible, "reason": reason}
+        )

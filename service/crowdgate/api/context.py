@@ -31,7 +31,7 @@ class CrowdGateState:
     max_body_bytes: int
     max_state_bytes: int
     default_lease_minutes: int
-    limiter: Any = None  # flask-limiter's Limiter, set once the blueprint is limited
+    rate_limit: Any = None  # api.ratelimit.SurveyRateLimit, set once the API is built
 
 
 def state() -> CrowdGateState:

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from flask import current_app, jsonify
 from flask.wrappers import Response
-from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from crowdgate.api.context import request_id, state
-from crowdgate.errors import CrowdgateError
+from crowdgate.api.context import request_id
+from crowdgate.errors import CrowdgateError, RateLimited
 
 
 def _snake(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-
-
-def _retry_after() -> int:
-    limiter = state().limiter
-    current = limiter.current_limit if limiter is not None else None
-    if current is None:
-        return 1
-    return max(1, int(current.reset_at - time.time()))
 
 
 def error_response(exc: BaseException) -> Response:
@@ -34,10 +24,8 @@ def error_response(exc: BaseException) -> Response:
     if isinstance(exc, CrowdgateError):
         status, code, message = exc.status, exc.code, exc.message
         fields, extra = exc.fields, exc.extra
-    elif isinstance(exc, RateLimitExceeded):
-        status, code = 429, "rate_limited"
-        message = f"Too many requests: the limit is {exc.description}. Retry later."
-        headers["Retry-After"] = str(_retry_after())
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, RequestEntityTooLarge):
         status, code = 413, "payload_too_large"
         message = (

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from crowdgate.errors import NotFound
@@ -33,11 +33,14 @@ def create_admin_key(session: Session, *, name: str, now: datetime) -> str:
     return key
 
 
-def find_admin_key(session: Session, key: str) -> AdminKey | None:
-    found = session.scalar(select(AdminKey).where(AdminKey.key_hash == hash_key(key)))
-    if found is None or found.revoked_at is not None:
-        return None
-    return found
+_LIVE_ADMIN_KEY = select(AdminKey.id).where(
+    AdminKey.key_hash == bindparam("key_hash"), AdminKey.revoked_at.is_(None)
+)
+
+
+def is_admin_key(db: Session | Connection, key: str) -> bool:
+    """Whether ``key`` is an admin key that has not been revoked."""
+    return db.scalar(_LIVE_ADMIN_KEY, {"key_hash": hash_key(key)}) is not None
 
 
 def list_admin_keys(session: Session) -> list[AdminKey]:

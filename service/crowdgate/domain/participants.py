@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 
 from crowdgate.domain import statuses
 from crowdgate.domain.allocation import choose_condition
-from crowdgate.domain.completion_codes import generate_code, normalise_code
+from crowdgate.domain.completion_codes import generate_code
+from crowdgate.domain.survey_reads import AttemptView, StudyView
 from crowdgate.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from crowdgate.models import Participant, ParticipantEvent, Study
 from crowdgate.platforms import get_platform
 
 
-def check_worker_id(study: Study, worker_id: str) -> None:
+def check_worker_id(study: Study | StudyView, worker_id: str) -> None:
     problem = get_platform(study.platform).validate_worker_id(worker_id)
     if problem:
         raise ValidationFailed(
@@ -43,9 +44,6 @@ _LATEST = (
     .limit(1)
 )
 _LATEST_FOR_UPDATE = _LATEST.with_for_update()
-_BY_CODE = select(Participant).where(
-    Participant.study_id == bindparam("study_id"), Participant.completion_code == bindparam("code")
-)
 
 
 def latest(
@@ -265,16 +263,16 @@ def complete(
 
 
 def verify_code(
-    session: Session, study: Study, code: str, worker_id: str | None, *, as_admin: bool
+    study: StudyView, owner: AttemptView | None, worker_id: str | None, *, as_admin: bool
 ) -> dict[str, Any]:
-    """Whether ``code`` is a completion code of the study (and of ``worker_id``, if given).
+    """Whether a code is a completion code of the study (and of ``worker_id``, if given).
 
-    A survey key learns only whether the code is the given worker's own: nothing about
-    whose code it is otherwise.
+    ``owner`` is the participant holding the code, if anyone does. A survey key learns
+    only whether the code is the given worker's own: nothing about whose code it is
+    otherwise.
     """
     if worker_id is not None:
         check_worker_id(study, worker_id)
-    owner = session.scalar(_BY_CODE, {"study_id": study.id, "code": normalise_code(code)})
     if not as_admin:
         if owner is not None and owner.worker_id == worker_id:
             return {"valid": True, "worker_id": worker_id}
@@ -297,11 +295,13 @@ def verify_code(
 
 
 def eligibility(
-    session: Session, study: Study, worker_id: str, assignment_id: str | None = None
+    study: StudyView, worker_id: str, current: AttemptView | None, assignment_id: str | None
 ) -> tuple[bool, str]:
-    """Whether a start by this worker (on this assignment, if given) would be accepted."""
+    """Whether a start by this worker (on this assignment, if given) would be accepted.
+
+    ``current`` is the worker's latest attempt at the study, if any.
+    """
     check_worker_id(study, worker_id)
-    current = latest(session, study, worker_id)
     if current is None:
         return True, "new"
     new_assignment = bool(
