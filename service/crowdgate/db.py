@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, Select, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -48,11 +49,79 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        options = connection.get_execution_options()
-        if options.get("crowdgate_no_transaction", False):
-            return  # pysqlite without isolation_level runs each statement on its own
-        connection.exec_driver_sql(
-            "BEGIN" if options.get("crowdgate_readonly") else "BEGIN IMMEDIATE"
+        readonly = connection.get_execution_options().get("crowdgate_readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    positional_names: tuple[str, ...] | None  # None: the driver takes named parameters
+    fixed_values: dict[str, Any]  # parameters the statement sets itself (LIMIT 1)
+    result_processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+class PreparedSelect:
+    """A SELECT compiled once per dialect and run straight on the driver's cursor.
+
+    For the statements survey pages run on every call. SQLAlchemy's per-execution work
+    (cache key, result metadata, events, pool events) took longer than SQLite took to
+    answer. Values are converted as SQLAlchemy would (JSON, booleans); parameters must
+    be plain strings or numbers, which need no conversion.
+    """
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def compiled_for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            compiled = self._compile(dialect)
+            self._by_dialect[dialect.name] = compiled
+        return compiled
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        for name, bind in compiled.binds.items():
+            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                raise TypeError(f"parameter {name} needs conversion: use a Session for it")
+        return _Compiled(
+            sql=compiled.string,
+            positional_names=tuple(compiled.positiontup or ()) if dialect.positional else None,
+            fixed_values={
+                name: bind.value for name, bind in compiled.binds.items() if bind.value is not None
+            },
+            result_processors=tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            ),
+        )
+
+
+class SingleReads:
+    """Runs PreparedSelects on one pooled driver connection; see Database.single_reads."""
+
+    def __init__(self, driver_connection: Any, dialect: Dialect) -> None:
+        self._driver = driver_connection
+        self._dialect = dialect
+
+    def first(self, prepared: PreparedSelect, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        compiled = prepared.compiled_for(self._dialect)
+        names = compiled.positional_names
+        if compiled.fixed_values:
+            params = {**compiled.fixed_values, **params}
+        cursor = self._driver.cursor()
+        try:
+            cursor.execute(compiled.sql, params if names is None else [params[n] for n in names])
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return tuple(
+            value if process is None or value is None else process(value)
+            for process, value in zip(compiled.result_processors, row, strict=True)
         )
 
 
@@ -65,15 +134,6 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10, busy_timeout: float = 30.0) -> None:
         self.engine = make_engine(url, pool_size=pool_size, busy_timeout=busy_timeout)
-        # A lone SELECT is consistent by itself: BEGIN and COMMIT around it would only
-        # add two statements (two round trips on PostgreSQL) to the busiest requests.
-        self._untransacted = self.engine.execution_options(
-            **(
-                {"isolation_level": "AUTOCOMMIT"}
-                if is_postgresql(self.engine)
-                else {"crowdgate_no_transaction": True}
-            )
-        )
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(
             self.engine.execution_options(crowdgate_readonly=True), expire_on_commit=False
@@ -91,10 +151,23 @@ class Database:
             yield session
 
     @contextmanager
-    def single_reads(self) -> Iterator[Connection]:
-        """A connection for reads that each stand alone: every statement sees its own snapshot."""
-        with self._untransacted.connect() as connection:
-            yield connection
+    def single_reads(self) -> Iterator[SingleReads]:
+        """A pooled connection for reads that each stand alone, outside any transaction.
+
+        A lone SELECT is consistent by itself: BEGIN and COMMIT around it would only add
+        two statements (two round trips on PostgreSQL) to the busiest requests.
+        """
+        pooled = self.engine.raw_connection()
+        driver = pooled.dbapi_connection
+        postgresql = is_postgresql(self.engine)
+        try:
+            if postgresql:
+                driver.autocommit = True  # type: ignore[union-attr]
+            yield SingleReads(driver, self.engine.dialect)
+        finally:
+            if postgresql:
+                driver.autocommit = False  # type: ignore[union-attr]
+            pooled.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

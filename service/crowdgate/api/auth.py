@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import request
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from crowdgate.api.context import state
+from crowdgate.db import SingleReads
 from crowdgate.domain.keys import hash_key, is_admin_key
 from crowdgate.domain.studies import SLUG_PATTERN, find_study_by_survey_key, get_study
 from crowdgate.domain.survey_reads import BY_KEY_HASH, BY_SLUG, AttemptView, StudyView
@@ -33,16 +33,20 @@ def survey_key_given() -> str | None:
     return key or None
 
 
-def _admin_or_survey_key(db: Session | Connection) -> str | None:
-    """The survey key the caller sent; None when a valid admin key was sent instead."""
+def _admin_or_survey_key(session: Session | None) -> str | None:
+    """The survey key the caller sent; None when a valid admin key was sent instead.
+
+    ``session`` checks an admin key; None only when no Authorization header was sent.
+    """
     header = request.headers.get("Authorization", "")
     if header:
+        assert session is not None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized(
                 "Send admin keys as 'Authorization: Bearer KEY'.", code="bad_authorization"
             )
-        if not is_admin_key(db, token.strip()):
+        if not is_admin_key(session, token.strip()):
             raise Unauthorized("The admin key is not valid (or was revoked).", code="invalid_key")
         return None
     key = survey_key_given()
@@ -101,7 +105,7 @@ Found = tuple[StudyView, AttemptView | None]
 
 
 def survey_read(
-    slug: str, read: Callable[[Connection, str, str], Found | None]
+    slug: str, read: Callable[[SingleReads, str, str], Found | None]
 ) -> tuple[StudyView, AttemptView | None, bool]:
     """Run one of survey_reads' statements for the study the caller's key reaches.
 
@@ -109,14 +113,19 @@ def survey_read(
     admin. The same refusals as survey_study: 401 for a bad key, 403 for another
     study's survey key, 404 for an unknown slug (admin keys only).
     """
-    with state().db.single_reads() as connection:
-        key = _admin_or_survey_key(connection)
+    db = state().db
+    if "Authorization" in request.headers:
+        with db.read() as session:
+            key = _admin_or_survey_key(session)
+    else:
+        key = _admin_or_survey_key(None)
+    with db.single_reads() as reads:
         if key is None:
-            found = read(connection, BY_SLUG, slug) if SLUG_PATTERN.fullmatch(slug) else None
+            found = read(reads, BY_SLUG, slug) if SLUG_PATTERN.fullmatch(slug) else None
             if found is None:
                 raise NotFound(f"No study has the slug {slug!r}.", code="study_not_found")
         else:
-            found = read(connection, BY_KEY_HASH, hash_key(key))
+            found = read(reads, BY_KEY_HASH, hash_key(key))
             if found is None:
                 raise _invalid_survey_key()
             if found[0].slug != slug:

@@ -45,7 +45,7 @@ def _verify(slug: str, *, with_body: bool) -> dict[str, Any]:
     args = load(VERIFY_ARGS, survey_values(with_body=with_body))
     code = normalise_code(args["code"])
     study, owner, admin = survey_read(
-        slug, lambda connection, by, selector: study_and_code_owner(connection, by, selector, code)
+        slug, lambda reads, by, selector: study_and_code_owner(reads, by, selector, code)
     )
     check_origin(study)
     if not admin and args["worker_id"] is None:
@@ -89,9 +89,7 @@ class Eligibility(Resource):
         worker_id = args["worker_id"]
         study, latest, _ = survey_read(
             slug,
-            lambda connection, by, selector: study_and_latest_attempt(
-                connection, by, selector, worker_id
-            ),
+            lambda reads, by, selector: study_and_latest_attempt(reads, by, selector, worker_id),
         )
         check_origin(study)
         eligible, reason = participants.eligibility(study, worker_id, latest, args["assignment_id"])

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from crowdgate.errors import NotFound
@@ -38,9 +38,9 @@ _LIVE_ADMIN_KEY = select(AdminKey.id).where(
 )
 
 
-def is_admin_key(db: Session | Connection, key: str) -> bool:
+def is_admin_key(session: Session, key: str) -> bool:
     """Whether ``key`` is an admin key that has not been revoked."""
-    return db.scalar(_LIVE_ADMIN_KEY, {"key_hash": hash_key(key)}) is not None
+    return session.scalar(_LIVE_ADMIN_KEY, {"key_hash": hash_key(key)}) is not None
 
 
 def list_admin_keys(session: Session) -> list[AdminKey]:

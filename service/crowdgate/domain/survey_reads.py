@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Executable, and_, bindparam, select
+from sqlalchemy import ColumnElement, and_, bindparam, select
 
+from crowdgate.db import PreparedSelect, SingleReads
 from crowdgate.models import Participant, Study
 
 
@@ -55,8 +56,8 @@ _COLUMNS = (
 )
 
 
-def _with(join_on: ColumnElement[bool], *, latest_first: bool = False) -> dict[str, Executable]:
-    statements: dict[str, Executable] = {}
+def _with(join_on: ColumnElement[bool], *, latest_first: bool = False) -> dict[str, PreparedSelect]:
+    statements = {}
     for by, selector in _SELECTORS.items():
         statement = (
             select(*_COLUMNS)
@@ -67,7 +68,7 @@ def _with(join_on: ColumnElement[bool], *, latest_first: bool = False) -> dict[s
         if latest_first:
             # Study rows are unique by key or slug: the rows are one worker's attempts.
             statement = statement.order_by(Participant.attempt.desc().nulls_last()).limit(1)
-        statements[by] = statement
+        statements[by] = PreparedSelect(statement)
     return statements
 
 
@@ -75,26 +76,22 @@ _CODE_OWNER = _with(Participant.completion_code == bindparam("code"))
 _LATEST_ATTEMPT = _with(Participant.worker_id == bindparam("worker_id"), latest_first=True)
 
 
-def _split(row: Any) -> tuple[StudyView, AttemptView | None] | None:
+def _split(row: tuple[Any, ...] | None) -> tuple[StudyView, AttemptView | None] | None:
     if row is None:
         return None
     study = StudyView(*row[:5])
-    return study, (AttemptView(*row[5:]) if row.worker_id is not None else None)
+    return study, (AttemptView(*row[5:]) if row[5] is not None else None)
 
 
 def study_and_code_owner(
-    connection: Connection, by: str, selector: str, code: str
+    reads: SingleReads, by: str, selector: str, code: str
 ) -> tuple[StudyView, AttemptView | None] | None:
     """The study and the participant holding ``code`` in it; None when no study matches."""
-    row = connection.execute(_CODE_OWNER[by], {"selector": selector, "code": code}).first()
-    return _split(row)
+    return _split(reads.first(_CODE_OWNER[by], {"selector": selector, "code": code}))
 
 
 def study_and_latest_attempt(
-    connection: Connection, by: str, selector: str, worker_id: str
+    reads: SingleReads, by: str, selector: str, worker_id: str
 ) -> tuple[StudyView, AttemptView | None] | None:
     """The study and the worker's most recent attempt at it; None when no study matches."""
-    row = connection.execute(
-        _LATEST_ATTEMPT[by], {"selector": selector, "worker_id": worker_id}
-    ).first()
-    return _split(row)
+    return _split(reads.first(_LATEST_ATTEMPT[by], {"selector": selector, "worker_id": worker_id}))
