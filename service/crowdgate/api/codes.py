@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from flask.wrappers import Response
 from flask_restx import Namespace, Resource
 
 from crowdgate.api.auth import survey_read
-from crowdgate.api.context import load, survey_values
+from crowdgate.api.context import json_response, load, survey_values
 from crowdgate.api.cors import check_origin
 from crowdgate.api.models import model, query_params
 from crowdgate.domain import participants
@@ -41,7 +40,7 @@ ELIGIBILITY_ARGS = EligibilityArgsSchema()
 ELIGIBILITY_RESULT = EligibilityResultSchema()
 
 
-def _verify(slug: str, *, with_body: bool) -> dict[str, Any]:
+def _verify(slug: str, *, with_body: bool) -> Response:
     args = load(VERIFY_ARGS, survey_values(with_body=with_body))
     code = normalise_code(args["code"])
     study, owner, admin = survey_read(
@@ -54,7 +53,7 @@ def _verify(slug: str, *, with_body: bool) -> dict[str, Any]:
             fields={"worker_id": ["required with a survey key"]},
         )
     result = participants.verify_code(study, owner, args["worker_id"], as_admin=admin)
-    return VERIFY_RESULT.dump(result)
+    return json_response(VERIFY_RESULT.dump(result))
 
 
 @ns.route("/codes/verify")
@@ -64,14 +63,14 @@ def _verify(slug: str, *, with_body: bool) -> dict[str, Any]:
 class Verify(Resource):
     @ns.doc(security=SECURITY, params=query_params(VerifyArgsSchema))
     @ns.response(200, "Whether the code is valid", verify_model)
-    def get(self, slug: str) -> dict[str, Any]:
+    def get(self, slug: str) -> Response:
         """Check a completion code (for Qualtrics' Web Service element)."""
         return _verify(slug, with_body=False)
 
     @ns.doc(security=SECURITY)
     @ns.expect(verify_args_model)
     @ns.response(200, "Whether the code is valid", verify_model)
-    def post(self, slug: str) -> dict[str, Any]:
+    def post(self, slug: str) -> Response:
         """Check a completion code; with a survey key, only against the given worker."""
         return _verify(slug, with_body=True)
 
@@ -83,7 +82,7 @@ class Verify(Resource):
 class Eligibility(Resource):
     @ns.doc(security=SECURITY, params=query_params(EligibilityArgsSchema))
     @ns.response(200, "Whether the worker may start", eligibility_model)
-    def get(self, slug: str) -> dict[str, Any]:
+    def get(self, slug: str) -> Response:
         """Whether a worker may take part (before they start)."""
         args = load(ELIGIBILITY_ARGS, survey_values(with_body=False))
         worker_id = args["worker_id"]
@@ -93,6 +92,8 @@ class Eligibility(Resource):
         )
         check_origin(study)
         eligible, reason = participants.eligibility(study, worker_id, latest, args["assignment_id"])
-        return ELIGIBILITY_RESULT.dump(
-            {"worker_id": worker_id, "eligible": eligible, "reason": reason}
+        return json_response(
+            ELIGIBILITY_RESULT.dump(
+                {"worker_id": worker_id, "eligible": eligible, "reason": reason}
+            )
         )
