@@ -509,6 +509,18 @@ def test_export_state_survives_csv_quoting(admin, make_study):
     assert json.loads(rows[0]["state"]) == awkward
 
 
+def test_export_defuses_cells_a_spreadsheet_would_run(admin, make_study):
+    study, page = make_study()
+    slug = study["slug"]
+    page.post(f"/studies/{slug}/participants/=HYPERLINK(1)/start", json={"session_id": "@SUM(A1)"})
+    page.post(f"/studies/{slug}/participants/plain-worker/start", json={"session_id": "s-1"})
+    _, rows = export(admin, slug)
+    by_worker = {row["worker_id"]: row for row in rows}
+    assert set(by_worker) == {"'=HYPERLINK(1)", "plain-worker"}
+    assert by_worker["'=HYPERLINK(1)"]["session_id"] == "'@SUM(A1)"
+    assert by_worker["plain-worker"]["session_id"] == "s-1"
+
+
 def test_export_of_a_study_without_participants_is_the_header_alone(admin, make_study):
     study, _ = make_study()
     _, rows = export(admin, study["slug"])

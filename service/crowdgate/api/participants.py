@@ -125,6 +125,17 @@ class ParticipantExport(Resource):
         )
 
 
+#: What spreadsheets read as the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # Worker and assignment ids come from the page's caller: a leading quote keeps
+    # Excel and LibreOffice from running "=HYPERLINK(...)" when the export is opened.
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _csv_row(participant: Any) -> list[str]:
     row = []
     for name in EXPORT_COLUMNS:
@@ -133,7 +144,7 @@ def _csv_row(participant: Any) -> list[str]:
             value = json.dumps(value, ensure_ascii=False, sort_keys=True)
         elif hasattr(value, "isoformat"):
             value = value.isoformat()
-        row.append("" if value is None else str(value))
+        row.append(_cell(value))
     return row
 
 
