@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from crowdgate import create_app
 from crowdgate.db import Database
+from crowdgate.models import Base
 from crowdgate.schema_version import (
     SchemaOutOfDate,
     current_revision,
@@ -23,7 +26,14 @@ from crowdgate.schema_version import (
 )
 from sqlalchemy import inspect
 
-TABLES = {"admin_keys", "studies", "participants", "participant_events", "alembic_version"}
+TABLES = {
+    "admin_keys",
+    "studies",
+    "participants",
+    "participant_events",
+    "idempotency_records",
+    "alembic_version",
+}
 
 
 def test_upgrade_from_empty_creates_every_table(empty_db_url):
@@ -35,6 +45,16 @@ def test_upgrade_from_empty_creates_every_table(empty_db_url):
         assert current_revision(db.engine) == head_revision()
         upgrade(db.engine)  # a second upgrade is a no-op, not an error
         assert current_revision(db.engine) == head_revision()
+    finally:
+        db.dispose()
+
+
+def test_models_match_the_migrations(db_url):
+    db = Database(db_url)
+    try:
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
     finally:
         db.dispose()
 

@@ -10,6 +10,8 @@ class CrowdgateError(Exception):
 
     status = 400
     code = "bad_request"
+    #: Seconds after which asking again may succeed; sent as the Retry-After header.
+    retry_after: int | None = None
 
     def __init__(
         self,

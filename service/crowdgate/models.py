@@ -1,4 +1,5 @@
-"""The durable record: admin keys, studies, participants and their status history."""
+"""The durable record: admin keys, studies, participants and their status history,
+and the answers kept for repeated Idempotency-Keys."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -128,3 +130,27 @@ class ParticipantEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     participant: Mapped[Participant] = relationship(back_populates="events")
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a POST sent with an Idempotency-Key, replayed to its repeats.
+
+    ``status`` is None while the first request is still being handled (or if it died
+    without an answer): a placeholder that makes every repeat wait instead of acting.
+    """
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Who sent it ("admin:" or "survey:" and the key's hash): callers never share keys.
+    scope: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(255))
+    # "POST /api/v1/studies", for people reading the table; the fingerprint decides.
+    request_line: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

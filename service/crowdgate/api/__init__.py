@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from flask import Blueprint, Flask, request
 from flask.wrappers import Response
 from flask_restx import Api, apidoc
 
-from crowdgate.api import codes, cors, health, participants, studies, survey
+from crowdgate.api import codes, cors, health, idempotency, participants, studies, survey
 from crowdgate.api.context import request_id, state
 from crowdgate.api.errors import error_response
 from crowdgate.api.ratelimit import SurveyRateLimit
@@ -33,6 +34,12 @@ AUTHORIZATIONS = {
 
 class CrowdgateApi(Api):
     """An Api whose every failure, under its path, is crowdgate's JSON error."""
+
+    @cached_property
+    def __schema__(self) -> dict[str, Any]:
+        schema: dict[str, Any] = super().__schema__
+        idempotency.document(schema)
+        return schema
 
     def error_router(self, original_handler: Any, e: Exception) -> Any:
         if request.path.startswith(state().api_path):
@@ -77,10 +84,14 @@ def _before() -> Response | None:
     if request.method == "OPTIONS" and request.view_args and "slug" in request.view_args:
         return cors.preflight(request.view_args["slug"])
     state().rate_limit.check()
+    if request.method == "POST":
+        return idempotency.before()
     return None
 
 
 def _after(response: Response) -> Response:
+    if request.method == "POST":
+        response = idempotency.after(response)
     response.headers["X-Request-ID"] = request_id()
     return cors.add_headers(response)
 

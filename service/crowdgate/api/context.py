@@ -6,7 +6,7 @@ import json
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from marshmallow import Schema, ValidationError
 
 from crowdgate.clock import Clock
 from crowdgate.db import Database
+from crowdgate.domain.idempotency import PurgeSchedule
 from crowdgate.errors import CrowdgateError, UnsupportedMediaType, ValidationFailed
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -33,6 +34,7 @@ class CrowdGateState:
     max_state_bytes: int
     default_lease_minutes: int
     rate_limit: Any = None  # api.ratelimit.SurveyRateLimit, set once the API is built
+    idempotency_purge: PurgeSchedule = field(default_factory=PurgeSchedule)
 
 
 def state() -> CrowdGateState:

@@ -16,7 +16,7 @@ from crowdgate.errors import Forbidden
 from crowdgate.models import Study
 
 ALLOWED_HEADERS = "Content-Type, X-Survey-Key, X-Request-ID, Idempotency-Key"
-EXPOSED_HEADERS = "X-Request-ID, Retry-After"
+EXPOSED_HEADERS = "X-Request-ID, Retry-After, Idempotent-Replayed"
 
 
 def _admits(allowed: list[str], origin: str) -> bool:
@@ -45,6 +45,15 @@ def check_origin(study: Study | StudyView) -> None:
 def _allowed_origins(slug: str) -> list[str] | None:
     with state().db.read() as session:
         return allowed_origins(session, slug)
+
+
+def remember_allowed_origin(slug: str) -> None:
+    """Let the study's allowed page read this answer; refuse no one (for answers replayed)."""
+    origin = request.headers.get("Origin")
+    if origin:
+        allowed = _allowed_origins(slug)
+        if allowed is not None and _admits(allowed, origin):
+            g.crowdgate_cors_origin = origin
 
 
 def preflight(slug: str) -> Response:

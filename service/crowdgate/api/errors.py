@@ -10,7 +10,7 @@ from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from crowdgate.api.context import request_id
-from crowdgate.errors import CrowdgateError, RateLimited
+from crowdgate.errors import CrowdgateError
 
 
 def _snake(name: str) -> str:
@@ -24,7 +24,7 @@ def error_response(exc: BaseException) -> Response:
     if isinstance(exc, CrowdgateError):
         status, code, message = exc.status, exc.code, exc.message
         fields, extra = exc.fields, exc.extra
-        if isinstance(exc, RateLimited):
+        if exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, RequestEntityTooLarge):
         status, code = 413, "payload_too_large"
