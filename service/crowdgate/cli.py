@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crowdgate.app import create_app
 from crowdgate.clock import system_clock
+from crowdgate.commands import GROUPS
 from crowdgate.extension import crowdgate_state
 from crowdgate.schema_version import (
     SchemaOutOfDate,
@@ -210,6 +211,11 @@ def openapi_export(output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(spec_json(current_app), encoding="utf-8")
     click.echo(f"crowdgate: wrote {output}")
+
+
+for _group in GROUPS:
+    # Plain click groups: they need no app, no database, only a service's URL and key.
+    main.add_command(_group)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,174 @@
+"""`crowdgate studies create|list|show|update|rotate-key`: studies over HTTP, through the SDK."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import click
+from crowdgate_client import Condition, Study
+from crowdgate_client.models import Mode, Platform
+
+from crowdgate.commands.connection import connect, reports_errors, service_options
+from crowdgate.commands.output import print_fields, print_json, print_json_lines, print_table
+
+PLATFORMS: tuple[str, ...] = get_args(Platform)
+MODES: tuple[str, ...] = get_args(Mode)
+
+
+@click.group("studies")
+def studies_group() -> None:
+    """Create, list, show and update studies on a crowdgate service."""
+
+
+def _condition(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Condition] | None:
+    if not values:
+        return None
+    conditions = []
+    for value in values:
+        name, sep, target = value.rpartition("=")
+        if not sep or not name or not target.strip().isdigit():
+            raise click.BadParameter(f"{value!r}: write NAME=TARGET, e.g. control=100")
+        conditions.append(Condition(name=name, target=int(target)))
+    return conditions
+
+
+def study_options(command: Any) -> Any:
+    options = (
+        click.option("--title", help="A title for people (the slug is for URLs)."),
+        click.option("--platform", type=click.Choice(PLATFORMS), help="Where workers come from."),
+        click.option("--mode", type=click.Choice(MODES), help="The platform's sandbox or live."),
+        click.option(
+            "--condition",
+            "conditions",
+            multiple=True,
+            callback=_condition,
+            metavar="NAME=TARGET",
+            help="A condition and how many participants it should get; repeat for each "
+            "(on update, the list replaces the whole list).",
+        ),
+        click.option(
+            "--lease-minutes", type=click.IntRange(1), help="How long a start holds a place."
+        ),
+        click.option(
+            "--allow-repeats/--no-repeats",
+            default=None,
+            help="Whether a worker may take part again on a new assignment.",
+        ),
+        click.option(
+            "--allowed-origin",
+            "allowed_origins",
+            multiple=True,
+            metavar="ORIGIN",
+            help="A web origin whose pages may call the survey endpoints (repeat for each).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _settings(values: dict[str, Any]) -> dict[str, Any]:
+    settings = {name: value for name, value in values.items() if value is not None}
+    if "allowed_origins" in settings and not settings["allowed_origins"]:
+        del settings["allowed_origins"]  # not given, rather than "none allowed"
+    return settings
+
+
+def _show(study: Study, as_json: bool) -> None:
+    if as_json:
+        print_json(study)
+        return
+    conditions = ", ".join(f"{c.name} ({c.target})" for c in study.conditions) or "-"
+    pairs: list[tuple[str, Any]] = [
+        ("slug", study.slug),
+        ("title", study.title),
+        ("platform", study.platform),
+        ("mode", study.mode),
+        ("conditions", conditions),
+        ("lease minutes", study.lease_minutes),
+        ("repeats allowed", study.allow_repeats),
+        ("allowed origins", ", ".join(study.allowed_origins) or "-"),
+        ("created", study.created_at),
+        ("updated", study.updated_at),
+    ]
+    survey_key = getattr(study, "survey_key", None)
+    if survey_key:
+        pairs.append(("survey key", survey_key))
+    print_fields(pairs)
+
+
+@studies_group.command("create")
+@click.argument("slug")
+@study_options
+@service_options
+@reports_errors
+def create(slug: str, url: str | None, api_key: str | None, as_json: bool, **values: Any) -> None:
+    """Create the study SLUG; prints its survey key, which is shown only this once."""
+    with connect(url, api_key) as client:
+        study = client.create_study(slug, **_settings(values))
+    _show(study, as_json)
+    if not as_json:
+        click.echo("Keep the survey key now: it cannot be shown again (only rotated).", err=True)
+
+
+@studies_group.command("list")
+@service_options
+@reports_errors
+def list_(url: str | None, api_key: str | None, as_json: bool) -> None:
+    """Every study on the service, oldest first."""
+    with connect(url, api_key) as client:
+        if as_json:
+            print_json_lines(client.studies())
+            return
+        print_table(
+            ("slug", "platform", "mode", "conditions", "created", "title"),
+            (
+                (
+                    s.slug,
+                    s.platform,
+                    s.mode,
+                    ", ".join(f"{c.name}:{c.target}" for c in s.conditions) or "-",
+                    s.created_at,
+                    s.title,
+                )
+                for s in client.studies()
+            ),
+        )
+
+
+@studies_group.command("show")
+@click.argument("slug")
+@service_options
+@reports_errors
+def show(slug: str, url: str | None, api_key: str | None, as_json: bool) -> None:
+    """One study's settings."""
+    with connect(url, api_key) as client:
+        _show(client.get_study(slug), as_json)
+
+
+@studies_group.command("update")
+@click.argument("slug")
+@study_options
+@service_options
+@reports_errors
+def update(slug: str, url: str | None, api_key: str | None, as_json: bool, **values: Any) -> None:
+    """Change the settings given; the others stay as they are."""
+    settings = _settings(values)
+    if not settings:
+        raise click.UsageError("Nothing to change: give at least one setting, e.g. --title.")
+    with connect(url, api_key) as client:
+        _show(client.update_study(slug, **settings), as_json)
+
+
+@studies_group.command("rotate-key")
+@click.argument("slug")
+@service_options
+@reports_errors
+def rotate_key(slug: str, url: str | None, api_key: str | None, as_json: bool) -> None:
+    """Replace the study's survey key; pages holding the old one stop working at once."""
+    with connect(url, api_key) as client:
+        rotated = client.rotate_survey_key(slug)
+    if as_json:
+        print_json(rotated)
+    else:
+        click.echo(rotated.survey_key)
