@@ -1,9 +1,47 @@
-"""What every platform adapter provides; the rest of crowdgate speaks only to this."""
+"""What every platform adapter provides; the rest of crowdgate speaks only to this.
+
+``Platform`` is the stateless description (ids, fees) that validation needs;
+``Platform.connect`` gives a ``PlatformClient`` for one mode (sandbox or live) that
+makes the calls. Nothing outside ``platforms/`` imports a platform's SDK or asks
+which platform a study uses: it asks the client, and a platform without the
+capability raises ``NotSupported`` saying so.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from crowdgate.platforms.failures import NotSupported
+from crowdgate.platforms.records import (
+    BonusPayment,
+    NotifyResult,
+    Posting,
+    PostingRequest,
+    QualificationGrant,
+    QualificationType,
+    Submission,
+)
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """How to reach a platform; read from CROWDGATE_* settings by the caller.
+
+    ``endpoint_url`` points the client elsewhere (an emulator); ``max_attempts`` is
+    the retry budget per call; ``client`` is a ready SDK client (a boto3 MTurk client,
+    a requests Session) that tests hand over, pointed at an emulator.
+    """
+
+    endpoint_url: str | None = None
+    max_attempts: int = 5
+    timeout: float = 30.0
+    client: Any = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Platform:
@@ -19,3 +57,116 @@ class Platform:
         if not self.worker_id_pattern.fullmatch(worker_id):
             return f"is not a valid {self.name} worker id: expected {self.worker_id_description}"
         return None
+
+    def posting_fee(self, reward: Decimal, assignments: int) -> Decimal:
+        """The platform's commission on ``assignments`` payments of ``reward`` each."""
+        raise NotSupported(f"Studies on {self.name!r} have no postings to pay for.")
+
+    def bonus_fee(self, amount: Decimal) -> Decimal:
+        """The platform's commission on one bonus of ``amount``."""
+        raise NotSupported(f"Studies on {self.name!r} cannot pay bonuses through crowdgate.")
+
+    def connect(self, mode: str, settings: PlatformSettings) -> PlatformClient:
+        """A client for ``mode`` ("sandbox" or "live")."""
+        raise NotSupported(f"Studies on {self.name!r} have no platform to call.")
+
+
+class PlatformClient:
+    """Calls to one platform in one mode. Every method may raise PlatformError.
+
+    The defaults refuse with NotSupported, so an adapter implements what its platform
+    has and the refusal names the platform and the capability.
+    """
+
+    platform: ClassVar[str]
+
+    def _unsupported(self, what: str) -> NotSupported:
+        return NotSupported(f"{self.platform!r} cannot {what}.")
+
+    # --- submissions ------------------------------------------------------------------
+
+    def list_submissions(self, posting_ids: Sequence[str]) -> Iterator[Submission]:
+        """Every submission on the postings, following every page."""
+        raise self._unsupported("list submissions")
+
+    def approve(self, assignment_id: str, feedback: str = "") -> None:
+        """Approve one submission. Approving an approved one again is not an error."""
+        raise self._unsupported("approve submissions")
+
+    def reject(self, assignment_id: str, feedback: str) -> None:
+        raise self._unsupported("reject submissions")
+
+    # --- money ------------------------------------------------------------------------
+
+    def balance(self) -> Decimal:
+        raise self._unsupported("report an account balance")
+
+    def send_bonus(
+        self,
+        worker_id: str,
+        assignment_id: str | None,
+        amount: Decimal,
+        reason: str,
+        *,
+        token: str,
+    ) -> None:
+        """Pay one bonus; ``token`` makes a repeat of the same payment a no-op where it can."""
+        raise self._unsupported("pay bonuses")
+
+    def list_bonuses(
+        self, *, posting_id: str | None = None, assignment_id: str | None = None
+    ) -> Iterator[BonusPayment]:
+        raise self._unsupported("list bonuses")
+
+    # --- messages ---------------------------------------------------------------------
+
+    def notify(self, worker_ids: Sequence[str], subject: str, body: str) -> list[NotifyResult]:
+        """Message the workers; one result per worker, in their order."""
+        raise self._unsupported("message workers")
+
+    # --- qualifications ---------------------------------------------------------------
+
+    def create_qualification_type(self, name: str, description: str) -> QualificationType:
+        raise self._unsupported("create qualification types")
+
+    def find_qualification_type(self, name: str) -> QualificationType | None:
+        """The requester's own qualification type with exactly this name, if any."""
+        raise self._unsupported("look up qualification types")
+
+    def grant_qualification(
+        self, type_id: str, worker_id: str, value: int = 1, *, notify: bool = False
+    ) -> None:
+        raise self._unsupported("grant qualifications")
+
+    def revoke_qualification(self, type_id: str, worker_id: str, reason: str = "") -> None:
+        raise self._unsupported("revoke qualifications")
+
+    def list_qualified(self, type_id: str) -> Iterator[QualificationGrant]:
+        raise self._unsupported("list qualified workers")
+
+    # --- postings ---------------------------------------------------------------------
+
+    def create_posting(self, request: PostingRequest) -> Posting:
+        raise self._unsupported("create postings")
+
+    def get_posting(self, posting_id: str) -> Posting:
+        raise self._unsupported("read postings")
+
+    def extend_posting(
+        self, posting_id: str, *, add_assignments: int = 0, expires_at: datetime | None = None
+    ) -> None:
+        raise self._unsupported("extend postings")
+
+    def expire_posting(self, posting_id: str) -> None:
+        raise self._unsupported("expire postings")
+
+
+def chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
