@@ -79,6 +79,25 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Proxies in front of the service whose X-Forwarded-* headers are trusted.",
     ),
+    Setting(
+        "CROWDGATE_MTURK_ENDPOINT_URL",
+        None,
+        str,
+        "MTurk endpoint for both modes, e.g. crowdgate's emulator (http://127.0.0.1:9000); "
+        "unset: MTurk's own sandbox and live endpoints.",
+    ),
+    Setting(
+        "CROWDGATE_MTURK_MAX_ATTEMPTS",
+        5,
+        int,
+        "Attempts per MTurk call (botocore's adaptive retries) before it counts as unavailable.",
+    ),
+    Setting(
+        "CROWDGATE_MTURK_TIMEOUT",
+        30.0,
+        float,
+        "Seconds to wait for MTurk to connect, and then for each answer.",
+    ),
     Setting("CROWDGATE_CLOCK", None, str, "Callable giving the current time (tests only)."),
 )
 

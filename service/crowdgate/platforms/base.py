@@ -51,6 +51,10 @@ class Platform:
     #: What a worker id looks like on this platform, in words for error messages.
     worker_id_description: ClassVar[str]
     worker_id_pattern: ClassVar[re.Pattern[str]]
+    #: The currency of rewards, bonuses and the balance (ISO 4217).
+    currency: ClassVar[str] = "USD"
+    #: The platform's own qualifications by crowdgate's name for them ("approval_rate").
+    system_qualifications: ClassVar[Mapping[str, str]] = {}
 
     def validate_worker_id(self, worker_id: str) -> str | None:
         """Return a problem with ``worker_id`` in words, or None when it fits."""
@@ -66,6 +70,10 @@ class Platform:
         """The platform's commission on one bonus of ``amount``."""
         raise NotSupported(f"Studies on {self.name!r} cannot pay bonuses through crowdgate.")
 
+    def worker_url(self, mode: str, posting: Posting) -> str | None:
+        """Where workers find ``posting``, when the platform has such a page."""
+        return None
+
     def connect(self, mode: str, settings: PlatformSettings) -> PlatformClient:
         """A client for ``mode`` ("sandbox" or "live")."""
         raise NotSupported(f"Studies on {self.name!r} have no platform to call.")
@@ -79,6 +87,9 @@ class PlatformClient:
     """
 
     platform: ClassVar[str]
+
+    def close(self) -> None:
+        """Release connections (the app's clients are closed when it shuts down)."""
 
     def _unsupported(self, what: str) -> NotSupported:
         return NotSupported(f"{self.platform!r} cannot {what}.")

@@ -17,6 +17,7 @@ APPROVED = "approved"
 REJECTED = "rejected"
 RETURNED = "returned"
 TIMED_OUT = "timed_out"
+SUBMISSION_STATUSES: tuple[str, ...] = (SUBMITTED, APPROVED, REJECTED, RETURNED, TIMED_OUT)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class Requirement:
     comparator: str  # LessThan, GreaterThanOrEqualTo, EqualTo, In, NotIn, Exists, DoesNotExist...
     integer_values: tuple[int, ...] = ()
     locale_values: tuple[Mapping[str, str], ...] = ()
+    #: What the requirement guards (MTurk: Accept, PreviewAndAccept,
+    #: DiscoverPreviewAndAccept); None leaves the platform's default.
+    actions_guarded: str | None = None
 
 
 @dataclass(frozen=True)

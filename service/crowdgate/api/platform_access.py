@@ -1,0 +1,74 @@
+"""The platform client a view needs for a study, built once per app, platform and mode."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from flask import Flask, current_app
+
+from crowdgate.platforms import PlatformClient, PlatformSettings, get_platform
+
+_CACHE_KEY = "crowdgate.platform_clients"
+
+
+class _StudyLike(Protocol):
+    platform: str
+    mode: str
+
+
+class _ClientCache:
+    """One client per (platform, mode) for one app; boto3 clients are thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.clients: dict[tuple[str, str], PlatformClient] = {}
+
+
+def platform_settings(app: Flask, platform: str) -> PlatformSettings:
+    """The settings that reach ``platform``, from the app's CROWDGATE_* config."""
+    config = app.config
+    if platform == "mturk":
+        return PlatformSettings(
+            endpoint_url=config.get("CROWDGATE_MTURK_ENDPOINT_URL") or None,
+            max_attempts=int(config.get("CROWDGATE_MTURK_MAX_ATTEMPTS", 5)),
+            timeout=float(config.get("CROWDGATE_MTURK_TIMEOUT", 30.0)),
+        )
+    return PlatformSettings()
+
+
+def client_for(app: Flask, platform: str, mode: str) -> PlatformClient:
+    """The app's client for ``platform`` in ``mode``; made on first use, then reused.
+
+    Raises NotSupported (409) for a platform that has nothing to call.
+    """
+    cache: Any = app.extensions.get(_CACHE_KEY)
+    if cache is None:
+        # setdefault keeps whichever cache a racing first request stored.
+        cache = app.extensions.setdefault(_CACHE_KEY, _ClientCache())
+    key = (platform, mode)
+    client: PlatformClient | None = cache.clients.get(key)
+    if client is not None:
+        return client
+    with cache.lock:
+        client = cache.clients.get(key)
+        if client is None:
+            client = get_platform(platform).connect(mode, platform_settings(app, platform))
+            cache.clients[key] = client
+    return client
+
+
+def close_clients(app: Flask) -> None:
+    """Close the app's platform clients (at shutdown, or when a test's app is done)."""
+    cache: Any = app.extensions.pop(_CACHE_KEY, None)
+    if cache is None:
+        return
+    with cache.lock:
+        for client in cache.clients.values():
+            client.close()
+        cache.clients.clear()
+
+
+def platform_client(study: _StudyLike) -> PlatformClient:
+    """The client for ``study``'s platform and mode, for the current app's views."""
+    return client_for(current_app._get_current_object(), study.platform, study.mode)  # type: ignore[attr-defined]
