@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from crowdgate import create_app
+from crowdgate.api.platform_access import close_clients
 from crowdgate.clock import ManualClock
 from crowdgate.db import Database, normalise_url
 from crowdgate.domain.keys import create_admin_key
@@ -25,6 +26,8 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from tests.http import ApiClient
+
+pytest_plugins = ["tests.mturk_fixtures"]
 
 PG_ENV = "CROWDGATE_TEST_DATABASE_URL"
 
@@ -131,6 +134,7 @@ def app_config(db_url: str, clock: ManualClock) -> dict[str, Any]:
 def app(app_config: dict[str, Any]) -> Iterator[Any]:
     application = create_app(app_config)
     yield application
+    close_clients(application)
     application.extensions["crowdgate"].db.dispose()
 
 
