@@ -32,6 +32,8 @@ TABLES = {
     "participants",
     "participant_events",
     "idempotency_records",
+    "jobs",
+    "job_items",
     "alembic_version",
 }
 

@@ -1,5 +1,5 @@
 """The durable record: admin keys, studies, participants and their status history,
-and the answers kept for repeated Idempotency-Keys."""
+the answers kept for repeated Idempotency-Keys, and bulk jobs with their item ledger."""
 
 from __future__ import annotations
 
@@ -82,6 +82,12 @@ class Study(Base):
     allow_repeats: Mapped[bool] = mapped_column(Boolean, default=False)
     allowed_origins: Mapped[list[str]] = mapped_column(JSONType, default=list)
     survey_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The platform postings (MTurk HIT ids) the study's submissions are synced from.
+    hit_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    #: The answer field of a submission holding the code the worker typed in.
+    code_answer_field: Mapped[str] = mapped_column(String(100), default="surveycode")
+    #: The qualification type marking the study's workers, so other postings can exclude them.
+    exclusion_qualification_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -93,6 +99,7 @@ class Participant(Base):
         UniqueConstraint("study_id", "completion_code"),
         Index("ix_participants_study_status", "study_id", "status"),
         Index("ix_participants_study_condition", "study_id", "condition"),
+        Index("ix_participants_study_assignment", "study_id", "assignment_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -110,6 +117,18 @@ class Participant(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # What the platform says about the submission, as of the last sync (None before any).
+    platform_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    answers: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
+    #: The code the worker typed into the posting, which need not be the one issued.
+    submitted_code: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Further assignments of a worker in a study without repeats: kept for a person to
+    # judge rather than dropped or turned into an attempt the study does not allow.
+    extra_submissions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
 
     events: Mapped[list[ParticipantEvent]] = relationship(
         back_populates="participant", order_by="ParticipantEvent.id", cascade="all, delete-orphan"
@@ -154,3 +173,59 @@ class IdempotencyRecord(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Job(Base):
+    """One bulk operation (sync, review, ...) with its progress.
+
+    ``params`` holds everything needed to run it, so that a worker process other than
+    the one that accepted the request can claim a ``queued`` row and run it;
+    ``claimed_by``/``heartbeat_at`` say who runs it and whether they are still alive.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    study_id: Mapped[int | None] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    state: Mapped[str] = mapped_column(String(20))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    #: Counts particular to the kind (added, updated, unchanged, approved, ...).
+    counts: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class JobItem(Base):
+    """One platform call a job makes, recorded before the call so a crash or an unclear
+    answer never leads to making it twice (an approval, a bonus, a message)."""
+
+    __tablename__ = "job_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "key"),
+        Index("ix_job_items_key_state", "key", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    #: What the item is about, e.g. the assignment id.
+    key: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    #: pending -> sending (the call may have happened) -> done | failed | skipped
+    state: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

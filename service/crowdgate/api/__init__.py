@@ -9,13 +9,38 @@ from flask import Blueprint, Flask, request
 from flask.wrappers import Response
 from flask_restx import Api, apidoc
 
-from crowdgate.api import codes, cors, health, idempotency, participants, studies, survey
+from crowdgate.api import (
+    account,
+    codes,
+    cors,
+    health,
+    hits,
+    idempotency,
+    jobs,
+    participants,
+    review,
+    studies,
+    survey,
+    sync,
+)
 from crowdgate.api.context import request_id, state
 from crowdgate.api.errors import error_response
 from crowdgate.api.ratelimit import SurveyRateLimit
 
 API_VERSION_PATH = "/api/v1"
-NAMESPACES = (studies.ns, participants.ns, survey.ns, codes.ns, health.ns)
+NAMESPACES = (
+    studies.ns,
+    participants.ns,
+    survey.ns,
+    codes.ns,
+    health.ns,
+    hits.ns,
+    account.ns,
+    sync.ns,
+    review.ns,
+    review.files_ns,
+    jobs.ns,
+)
 AUTHORIZATIONS = {
     "admin": {
         "type": "apiKey",

@@ -51,6 +51,11 @@ EXPORT_COLUMNS = (
     "lease_expires_at",
     "updated_at",
     "state",
+    "platform_status",
+    "submitted_code",
+    "submitted_at",
+    "reviewed_at",
+    "answers",
 )
 
 
@@ -140,7 +145,7 @@ def _csv_row(participant: Any) -> list[str]:
     row = []
     for name in EXPORT_COLUMNS:
         value = getattr(participant, name)
-        if name == "state":
+        if name in ("state", "answers") and value is not None:
             value = json.dumps(value, ensure_ascii=False, sort_keys=True)
         elif hasattr(value, "isoformat"):
             value = value.isoformat()

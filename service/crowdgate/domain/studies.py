@@ -63,6 +63,8 @@ def create_study(
         lease_minutes=values.get("lease_minutes") or default_lease_minutes,
         allow_repeats=values.get("allow_repeats", False),
         allowed_origins=list(values.get("allowed_origins", [])),
+        hit_ids=list(values.get("hit_ids", [])),
+        code_answer_field=values.get("code_answer_field", "surveycode"),
         survey_key_hash=hash_key(key),
         created_at=now,
         updated_at=now,
@@ -109,6 +111,8 @@ def update_study(
     for name, value in changes.items():
         if name == "conditions":
             value = [dict(c) for c in value]
+        elif name in ("hit_ids", "allowed_origins"):
+            value = list(value)
         setattr(study, name, value)
     study.updated_at = now
     return study

@@ -64,6 +64,17 @@ class ParticipantSchema(Schema):
     started_at = fields.DateTime()
     completed_at = fields.DateTime(allow_none=True)
     updated_at = fields.DateTime()
+    platform_status = fields.String(
+        allow_none=True, metadata={"description": "the submission's status on the platform"}
+    )
+    submitted_code = fields.String(
+        allow_none=True, metadata={"description": "the code the worker typed into the HIT"}
+    )
+    answers = fields.Dict(
+        allow_none=True, metadata={"description": "the HIT's answers, from the last sync"}
+    )
+    submitted_at = fields.DateTime(allow_none=True)
+    reviewed_at = fields.DateTime(allow_none=True)
 
 
 class ParticipantDetailSchema(ParticipantSchema):

@@ -13,6 +13,14 @@ SLUG = validate.Regexp(
     SLUG_PATTERN,
     error="use 1 to 64 lower-case letters, digits and dashes, not starting with a dash",
 )
+#: MTurk HIT ids are 30 upper-case letters and digits; other platforms' posting ids
+#: (Prolific's 24 hex digits) fit the same loose shape.
+HIT_ID = validate.Regexp(
+    r"^[A-Za-z0-9_-]{1,128}\Z", error="a HIT id is 1 to 128 letters, digits, '_' or '-'"
+)
+ANSWER_FIELD = validate.Regexp(
+    r"^[A-Za-z0-9_.-]{1,100}\Z", error="an answer field name is 1 to 100 letters, digits, '_.-'"
+)
 ORIGIN = validate.Regexp(
     r"^(\*|https?://[^/\s]+)\Z", error="an origin is scheme://host[:port] with no path, or *"
 )
@@ -46,12 +54,27 @@ class StudyFieldsSchema(Schema):
         validate=validate.Length(max=50),
         metadata={"description": "origins whose pages may call the survey endpoints"},
     )
+    hit_ids = fields.List(
+        fields.String(validate=HIT_ID),
+        validate=validate.Length(max=1000),
+        metadata={"description": "the study's HITs (postings) that sync reads; replaces the list"},
+    )
+    code_answer_field = fields.String(
+        validate=ANSWER_FIELD,
+        metadata={"description": "the HIT's answer field holding the typed code (surveycode)"},
+    )
 
     @validates_schema
     def _unique_conditions(self, data: dict[str, Any], **_: Any) -> None:
         names = [c["name"] for c in data.get("conditions", [])]
         if len(set(names)) != len(names):
             raise ValidationError("condition names must be unique", "conditions")
+
+    @validates_schema
+    def _unique_hit_ids(self, data: dict[str, Any], **_: Any) -> None:
+        hit_ids = data.get("hit_ids", [])
+        if len(set(hit_ids)) != len(hit_ids):
+            raise ValidationError("HIT ids must be unique", "hit_ids")
 
 
 class StudyCreateSchema(StudyFieldsSchema):
@@ -67,6 +90,12 @@ class StudySchema(Schema):
     lease_minutes = fields.Integer()
     allow_repeats = fields.Boolean()
     allowed_origins = fields.List(fields.String())
+    hit_ids = fields.List(fields.String())
+    code_answer_field = fields.String()
+    exclusion_qualification_id = fields.String(
+        allow_none=True,
+        metadata={"description": "the qualification marking the study's workers (read-only)"},
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

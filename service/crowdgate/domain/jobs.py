@@ -1,0 +1,229 @@
+"""Bulk jobs: a row per operation, claimed and run by whoever runs jobs.
+
+A request creates a ``queued`` row with everything needed to run it (``params``) and
+commits it; ``run_job`` then claims it (queued -> running, by a conditional UPDATE so
+that two runners never both win), runs the kind's function and records the outcome.
+Today the request calls ``run_job`` itself; a worker process can call the same function
+on rows it claims, without the API changing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crowdgate.clock import Clock
+from crowdgate.db import Database
+from crowdgate.errors import CrowdgateError, NotFound
+from crowdgate.models import Job, Study
+from crowdgate.platforms import PlatformClient
+from crowdgate.platforms.failures import PlatformError
+
+log = logging.getLogger(__name__)
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+
+#: The client for a study's (platform, mode); the API passes its cached clients.
+Connect = Callable[[str, str], PlatformClient]
+
+
+@dataclass
+class JobRun:
+    """What a kind's function gets: the job's row values, the database and the platform."""
+
+    job_id: str
+    kind: str
+    study_id: int | None
+    params: Mapping[str, Any]
+    db: Database
+    clock: Clock
+    connect: Connect
+    counts: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + by
+
+    def save_progress(self, session: Session | None = None) -> None:
+        """Write the counts so far, in ``session`` or a short transaction of its own."""
+        if session is None:
+            with self.db.write() as own:
+                self._write(own)
+        else:
+            self._write(session)
+
+    def _write(self, session: Session) -> None:
+        session.execute(
+            update(Job)
+            .where(Job.id == self.job_id)
+            .values(
+                total=self.total,
+                done=self.done,
+                failed=self.failed,
+                counts=dict(self.counts),
+                result=dict(self.result),
+                heartbeat_at=self.clock(),
+            )
+        )
+
+
+Runner = Callable[[JobRun], None]
+_RUNNERS: dict[str, Runner] = {}
+
+
+def register(kind: str) -> Callable[[Runner], Runner]:
+    """Make ``function`` the one that runs jobs of ``kind``."""
+
+    def decorate(function: Runner) -> Runner:
+        _RUNNERS[kind] = function
+        return function
+
+    return decorate
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(12)
+
+
+def create_job(
+    session: Session,
+    kind: str,
+    *,
+    study: Study | None,
+    params: Mapping[str, Any],
+    now: datetime,
+) -> Job:
+    """A queued job; it runs once the caller's transaction has committed."""
+    if kind not in _RUNNERS:
+        raise ValueError(f"no runner for jobs of kind {kind!r}")
+    job = Job(
+        id=new_job_id(),
+        kind=kind,
+        study_id=study.id if study is not None else None,
+        state=QUEUED,
+        params=dict(params),
+        total=0,
+        done=0,
+        failed=0,
+        counts={},
+        result={},
+        attempts=0,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id) if _looks_like_job_id(job_id) else None
+    if job is None:
+        raise NotFound(f"No job has the id {job_id!r}.", code="job_not_found")
+    return job
+
+
+def _looks_like_job_id(job_id: str) -> bool:
+    return 0 < len(job_id) <= 32 and job_id.isascii() and job_id.isalnum()
+
+
+def claim(db: Database, job_id: str, *, now: datetime, runner_name: str) -> bool:
+    """Move the job from queued to running for this runner; False if someone else has it."""
+    with db.write() as session:
+        claimed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == QUEUED)
+            .values(
+                state=RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                claimed_by=runner_name,
+                attempts=Job.attempts + 1,
+            )
+        )
+        return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def run_job(
+    db: Database, job_id: str, *, clock: Clock, connect: Connect, runner_name: str = "request"
+) -> str:
+    """Claim and run one queued job; returns its final state.
+
+    Failures are recorded on the row, not raised: the caller (a request, a worker)
+    reports the job, whose ``error`` says what went wrong and counts say what was done.
+    """
+    if not claim(db, job_id, now=clock(), runner_name=runner_name):
+        with db.read() as session:
+            return get_job(session, job_id).state
+    with db.read() as session:
+        job = get_job(session, job_id)
+        run = JobRun(
+            job_id=job.id,
+            kind=job.kind,
+            study_id=job.study_id,
+            params=dict(job.params),
+            db=db,
+            clock=clock,
+            connect=connect,
+        )
+    state, error, error_code = SUCCEEDED, None, None
+    try:
+        _RUNNERS[run.kind](run)
+    except PlatformError as exc:
+        state, error = FAILED, _platform_message(exc)
+        error_code = exc.platform_code or exc.code
+    except CrowdgateError as exc:
+        state, error, error_code = FAILED, exc.message, exc.code
+    except Exception:
+        log.exception("job %s (%s) failed", run.job_id, run.kind)
+        state, error, error_code = FAILED, "The job failed on an internal error.", "internal_error"
+    finish(db, run, state=state, error=error, error_code=error_code)
+    return state
+
+
+def _platform_message(exc: PlatformError) -> str:
+    code = f" ({exc.platform_code})" if exc.platform_code else ""
+    return f"{exc.platform}{code}: {exc.message}"
+
+
+def finish(
+    db: Database, run: JobRun, *, state: str, error: str | None, error_code: str | None
+) -> None:
+    with db.write() as session:
+        run.save_progress(session)
+        session.execute(
+            update(Job)
+            .where(Job.id == run.job_id)
+            .values(state=state, error=error, error_code=error_code, finished_at=run.clock())
+        )
+
+
+def cancel(session: Session, job: Job, *, now: datetime) -> bool:
+    """Cancel a job nobody has started; a running one finishes what it began."""
+    cancelled = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.state == QUEUED)
+        .values(state=CANCELLED, finished_at=now)
+    )
+    return bool(cancelled.rowcount)  # type: ignore[attr-defined]
+
+
+def study_slug(session: Session, job: Job) -> str | None:
+    if job.study_id is None:
+        return None
+    return session.scalar(select(Study.slug).where(Study.id == job.study_id))

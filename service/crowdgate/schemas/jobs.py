@@ -1,0 +1,28 @@
+"""Jobs as the API shows them."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class JobSchema(Schema):
+    job_id = fields.String(attribute="id", required=True)
+    kind = fields.String(required=True, metadata={"description": "sync, review, ..."})
+    study = fields.String(allow_none=True, metadata={"description": "the study's slug"})
+    state = fields.String(
+        required=True, metadata={"description": "queued, running, succeeded, failed or cancelled"}
+    )
+    total = fields.Integer(metadata={"description": "items the job has found to do so far"})
+    done = fields.Integer()
+    failed = fields.Integer()
+    counts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "counts particular to the kind (added, updated, unchanged...)"},
+    )
+    result = fields.Dict(metadata={"description": "a summary of what the job did"})
+    error = fields.String(allow_none=True)
+    error_code = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
