@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import inspect
 import json
+import types
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,11 +103,13 @@ def test_covering_methods_are_typed_and_answer_models_not_dicts():
 
 
 def _is_model(annotation: Any) -> bool:
-    """A dataclass, an iterator of dataclasses, or a count (the export's bytes)."""
+    """A dataclass, an iterator or list of them, one of several, or a count (export bytes)."""
     if annotation is int:
         return True
-    if typing.get_origin(annotation) is Iterator:
+    if typing.get_origin(annotation) in (Iterator, list):
         (annotation,) = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType):
+        return all(_is_model(member) for member in typing.get_args(annotation))
     return dataclasses.is_dataclass(annotation)
 
 

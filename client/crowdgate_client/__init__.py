@@ -36,10 +36,20 @@ from crowdgate_client.models import (
     SurveyKey,
     VerifyResult,
 )
+from crowdgate_client.platform_models import (
+    Balance,
+    Hit,
+    HitCost,
+    HitPlan,
+    Job,
+    PlanItem,
+    ReviewPlan,
+)
 from crowdgate_client.survey import SurveyClient
 
 __all__ = [
     "AuthenticationError",
+    "Balance",
     "Client",
     "CompletionResult",
     "Condition",
@@ -51,14 +61,20 @@ __all__ = [
     "CrowdgateError",
     "Eligibility",
     "Health",
+    "Hit",
+    "HitCost",
+    "HitPlan",
+    "Job",
     "Mode",
     "NotFoundError",
     "Participant",
     "ParticipantDetail",
     "ParticipantEvent",
     "PermissionDeniedError",
+    "PlanItem",
     "Platform",
     "RateLimitedError",
+    "ReviewPlan",
     "ServerError",
     "StartResult",
     "State",

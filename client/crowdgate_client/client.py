@@ -40,6 +40,7 @@ from crowdgate_client.models import (
     SurveyKey,
     VerifyResult,
 )
+from crowdgate_client.platform_calls import PlatformCalls
 
 __all__ = ["Client", "Conditions"]
 
@@ -56,7 +57,7 @@ PARTICIPANT = "/studies/{slug}/participants/{worker_id}"
 DEFAULT_PAGE_SIZE = 100
 
 
-class Client:
+class Client(PlatformCalls):
     """crowdgate's admin API with an admin key.
 
     ``base_url`` (e.g. ``https://crowdgate.example.edu``) defaults to ``CROWDGATE_URL``
@@ -138,6 +139,8 @@ class Client:
         lease_minutes: int | None = None,
         allow_repeats: bool | None = None,
         allowed_origins: Iterable[str] | None = None,
+        hit_ids: Iterable[str] | None = None,
+        code_answer_field: str | None = None,
     ) -> CreatedStudy:
         """Create a study; what is not given takes the service's default.
 
@@ -153,6 +156,8 @@ class Client:
                 lease_minutes=lease_minutes,
                 allow_repeats=allow_repeats,
                 allowed_origins=allowed_origins,
+                hit_ids=hit_ids,
+                code_answer_field=code_answer_field,
             ),
         }
         response = self._transport.request("POST", STUDIES, json=body)
@@ -175,6 +180,8 @@ class Client:
         lease_minutes: int | None = None,
         allow_repeats: bool | None = None,
         allowed_origins: Iterable[str] | None = None,
+        hit_ids: Iterable[str] | None = None,
+        code_answer_field: str | None = None,
     ) -> Study:
         """Change the fields given (None leaves a field as it is); returns the study.
 
@@ -190,6 +197,8 @@ class Client:
             lease_minutes=lease_minutes,
             allow_repeats=allow_repeats,
             allowed_origins=allowed_origins,
+            hit_ids=hit_ids,
+            code_answer_field=code_answer_field,
         )
         response = self._transport.request("PATCH", expand(STUDY, slug=slug), json=changes)
         return Study.from_json(json_object(response))
@@ -321,6 +330,8 @@ def _study_fields(
     lease_minutes: int | None,
     allow_repeats: bool | None,
     allowed_origins: Iterable[str] | None,
+    hit_ids: Iterable[str] | None = None,
+    code_answer_field: str | None = None,
 ) -> dict[str, Any]:
     """The JSON of the study fields given; None means "not given", never null."""
     fields: dict[str, Any] = {
@@ -329,7 +340,12 @@ def _study_fields(
         "mode": mode,
         "lease_minutes": lease_minutes,
         "allow_repeats": allow_repeats,
+        "code_answer_field": code_answer_field,
     }
+    if hit_ids is not None:
+        if isinstance(hit_ids, str):
+            raise TypeError("hit_ids is a list of HIT ids, e.g. ['3PR3LXCWSF67WOX6Y5S8EXAMPLE']")
+        fields["hit_ids"] = list(hit_ids)
     if conditions is not None:
         fields["conditions"] = _conditions_json(conditions)
     if allowed_origins is not None:

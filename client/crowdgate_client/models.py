@@ -97,6 +97,12 @@ class Study:
     allowed_origins: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    #: The platform postings (MTurk HITs) that sync reads.
+    hit_ids: tuple[str, ...] = ()
+    #: The HIT's answer field holding the code workers type (MTurk: ``surveycode``).
+    code_answer_field: str = "surveycode"
+    #: The qualification that marks the study's workers (set by micro-batched HITs).
+    exclusion_qualification_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -112,6 +118,9 @@ class Study:
             "allowed_origins": tuple(data.get("allowed_origins", ())),
             "created_at": parse_datetime(data["created_at"]),
             "updated_at": parse_datetime(data["updated_at"]),
+            "hit_ids": tuple(data.get("hit_ids") or ()),
+            "code_answer_field": data.get("code_answer_field") or "surveycode",
+            "exclusion_qualification_id": data.get("exclusion_qualification_id"),
         }
 
     @classmethod
@@ -187,6 +196,12 @@ class Participant:
     started_at: datetime
     completed_at: datetime | None
     updated_at: datetime
+    #: From the platform, after a sync: its status word, the code typed, the answers.
+    platform_status: str | None = None
+    submitted_code: str | None = None
+    answers: Mapping[str, Any] | None = None
+    submitted_at: datetime | None = None
+    reviewed_at: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -205,6 +220,11 @@ class Participant:
             "started_at": parse_datetime(data["started_at"]),
             "completed_at": _optional_datetime(data.get("completed_at")),
             "updated_at": parse_datetime(data["updated_at"]),
+            "platform_status": data.get("platform_status"),
+            "submitted_code": data.get("submitted_code"),
+            "answers": data.get("answers"),
+            "submitted_at": _optional_datetime(data.get("submitted_at")),
+            "reviewed_at": _optional_datetime(data.get("reviewed_at")),
         }
 
     @classmethod

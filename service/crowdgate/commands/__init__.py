@@ -5,9 +5,17 @@ from __future__ import annotations
 import click
 
 from crowdgate.commands.codes import codes_group
+from crowdgate.commands.mturk import mturk_group
+from crowdgate.commands.mturk_emulator import mturk_emulator_command
 from crowdgate.commands.participants import participants_group
 from crowdgate.commands.studies import studies_group
 
-GROUPS: tuple[click.Group, ...] = (studies_group, participants_group, codes_group)
+GROUPS: tuple[click.Command, ...] = (
+    studies_group,
+    participants_group,
+    codes_group,
+    mturk_group,
+    mturk_emulator_command,
+)
 
 __all__ = ["GROUPS"]

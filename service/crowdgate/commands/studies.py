@@ -61,6 +61,17 @@ def study_options(command: Any) -> Any:
             metavar="ORIGIN",
             help="A web origin whose pages may call the survey endpoints (repeat for each).",
         ),
+        click.option(
+            "--hit-id",
+            "hit_ids",
+            multiple=True,
+            metavar="HIT_ID",
+            help="A HIT of the study, for sync (repeat for each; on update, replaces the list).",
+        ),
+        click.option(
+            "--code-answer-field",
+            help="The HIT's answer field holding the code workers type (default surveycode).",
+        ),
     )
     for option in reversed(options):
         command = option(command)
@@ -69,8 +80,9 @@ def study_options(command: Any) -> Any:
 
 def _settings(values: dict[str, Any]) -> dict[str, Any]:
     settings = {name: value for name, value in values.items() if value is not None}
-    if "allowed_origins" in settings and not settings["allowed_origins"]:
-        del settings["allowed_origins"]  # not given, rather than "none allowed"
+    for many in ("allowed_origins", "hit_ids"):
+        if many in settings and not settings[many]:
+            del settings[many]  # not given, rather than "none"
     return settings
 
 
@@ -88,6 +100,7 @@ def _show(study: Study, as_json: bool) -> None:
         ("lease minutes", study.lease_minutes),
         ("repeats allowed", study.allow_repeats),
         ("allowed origins", ", ".join(study.allowed_origins) or "-"),
+        ("HITs", ", ".join(study.hit_ids) or "-"),
         ("created", study.created_at),
         ("updated", study.updated_at),
     ]
