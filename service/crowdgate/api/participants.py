@@ -15,6 +15,7 @@ from crowdgate.api.auth import require_admin
 from crowdgate.api.context import cursor_after, load, now, state
 from crowdgate.api.models import model, query_params
 from crowdgate.domain import participants, studies
+from crowdgate.domain.spreadsheet_cells import safe_cell
 from crowdgate.schemas.common import ErrorSchema, PageArgsSchema, page_of
 from crowdgate.schemas.participants import (
     ParticipantDetailSchema,
@@ -130,17 +131,6 @@ class ParticipantExport(Resource):
         )
 
 
-#: What spreadsheets read as the start of a formula (OWASP's CSV injection list).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # Worker and assignment ids come from the page's caller: a leading quote keeps
-    # Excel and LibreOffice from running "=HYPERLINK(...)" when the export is opened.
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def _csv_row(participant: Any) -> list[str]:
     row = []
     for name in EXPORT_COLUMNS:
@@ -149,7 +139,7 @@ def _csv_row(participant: Any) -> list[str]:
             value = json.dumps(value, ensure_ascii=False, sort_keys=True)
         elif hasattr(value, "isoformat"):
             value = value.isoformat()
-        row.append(_cell(value))
+        row.append(safe_cell(value))
     return row
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from crowdgate.domain.completion_codes import normalise_code
+from crowdgate.domain.spreadsheet_cells import safe_cell
 
 APPROVE = "approve"
 REJECT = "reject"
@@ -70,15 +71,6 @@ def plan_body(items: Sequence[PlanItem]) -> dict[str, object]:
 
 
 CSV_COLUMNS = ("assignment_id", "worker_id", "hit_id", "code", "action", "reason", "detail")
-#: What spreadsheets read as the start of a formula (OWASP's CSV injection list).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # Codes and ids come from workers: a leading quote keeps a spreadsheet from running
-    # "=HYPERLINK(...)" typed into a HIT when the plan is opened.
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def plan_csv(items: Iterable[PlanItem]) -> Iterator[str]:
