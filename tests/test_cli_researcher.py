@@ -19,7 +19,7 @@ from tests.http import ApiClient
 # The commands reach the service over HTTP; the database behind it is another test's concern.
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).parent / "fixtures"  # copies of the shared format examples
 
 
 def run(*args: str, env: dict[str, str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ from crowdgate_client import Client, ConflictError, HitPlan, Job, ReviewPlan, Va
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).parent / "fixtures"  # copies of the shared format examples
 WORKERS = ("AWORKERONE1", "AWORKERTWO2", "AWORKERTHREE3", "AWORKERFOUR4")
 
 
