@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,8 @@ from crowdgate_client import Client, VerifyResult
 
 from crowdgate.commands.connection import connect, reports_errors, service_options
 from crowdgate.commands.output import print_json_lines, print_table, progress_bar
+from crowdgate.domain.reconcile_files import read_table, skip_qualtrics_headers
+from crowdgate.errors import ValidationFailed
 
 #: Column names tried in order when --code-column / --worker-column are not given:
 #: MTurk batch results, Qualtrics exports with embedded data, Prolific, crowdgate.
@@ -36,24 +37,19 @@ def _pick(header: list[str], given: str | None, candidates: tuple[str, ...], wha
     )
 
 
-def _is_qualtrics_import_ids(row: dict[str, str | None]) -> bool:
-    return any(isinstance(v, str) and v.startswith('{"ImportId"') for v in row.values())
-
-
 def _rows(path: Path, code_column: str | None, worker_column: str | None) -> list[tuple[str, str]]:
     """(worker id, code) of each response in an MTurk, Qualtrics or Prolific CSV."""
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        header = list(reader.fieldnames or [])
-        code_name = _pick(header, code_column, CODE_COLUMNS, "--code-column")
-        worker_name = _pick(header, worker_column, WORKER_COLUMNS, "--worker-column")
-        records = list(reader)
-    if len(records) >= 2 and _is_qualtrics_import_ids(records[1]):
-        records = records[2:]  # Qualtrics' question texts and ImportId lines are not responses
-    return [
-        ((row.get(worker_name) or "").strip(), (row.get(code_name) or "").strip())
-        for row in records
-    ]
+    try:
+        header, rows = read_table(path.read_bytes(), "--file")
+    except ValidationFailed as exc:
+        raise click.BadParameter(exc.message, param_hint="--file") from None
+    code_at = header.index(_pick(header, code_column, CODE_COLUMNS, "--code-column"))
+    worker_at = header.index(_pick(header, worker_column, WORKER_COLUMNS, "--worker-column"))
+    return [(_cell(row, worker_at), _cell(row, code_at)) for row in skip_qualtrics_headers(rows)]
+
+
+def _cell(row: list[str], index: int) -> str:
+    return row[index].strip() if index < len(row) else ""
 
 
 def _verify_all(
