@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -39,7 +39,25 @@ def _replayable(data: Any) -> bool:
     return data is None or isinstance(data, bytes | str | Mapping | list | tuple)
 
 
-class Transport:
+class Closing:
+    """``close()`` and the ``with`` statement, for everything that holds connections."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Transport(Closing):
     """Sends requests to one crowdgate service and turns failures into CrowdgateErrors."""
 
     def __init__(
@@ -155,17 +173,6 @@ class Transport:
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
-
-    def __enter__(self) -> Transport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _connection_error(exc: Exception, method: str, url: str) -> errors.ConnectionError:

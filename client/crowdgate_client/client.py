@@ -8,14 +8,13 @@ operation(s) each method calls, which a test checks against the OpenAPI document
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from types import TracebackType
 from typing import Any, TypeAlias
 
 import requests
 
 from crowdgate_client import survey
 from crowdgate_client._endpoints import covers, expand, json_object, paginate
-from crowdgate_client._http import Transport
+from crowdgate_client._http import Closing, Transport
 from crowdgate_client.config import (
     API_KEY_VARIABLE,
     URL_VARIABLE,
@@ -57,7 +56,7 @@ PARTICIPANT = "/studies/{slug}/participants/{worker_id}"
 DEFAULT_PAGE_SIZE = 100
 
 
-class Client(PlatformCalls):
+class Client(PlatformCalls, Closing):
     """crowdgate's admin API with an admin key.
 
     ``base_url`` (e.g. ``https://crowdgate.example.edu``) defaults to ``CROWDGATE_URL``
@@ -96,17 +95,6 @@ class Client(PlatformCalls):
     def close(self) -> None:
         """Release the connections (a session passed in stays open: it is the caller's)."""
         self._transport.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return json_object(self._transport.request("GET", path, params=params))

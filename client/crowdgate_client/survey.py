@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 import requests
 
 from crowdgate_client._endpoints import covers, expand, json_object
-from crowdgate_client._http import Transport
+from crowdgate_client._http import Closing, Transport
 from crowdgate_client.config import (
     API_KEY_VARIABLE,
     SURVEY_KEY_VARIABLE,
@@ -111,7 +110,7 @@ def eligibility(
     return Eligibility.from_json(json_object(response))
 
 
-class SurveyClient:
+class SurveyClient(Closing):
     """One study's survey endpoints, called as a survey page calls them.
 
     ``base_url`` defaults to ``CROWDGATE_URL``. The key is ``survey_key`` (sent as
@@ -210,17 +209,6 @@ class SurveyClient:
     def close(self) -> None:
         """Release the connections (a session passed in stays open: it is the caller's)."""
         self._transport.close()
-
-    def __enter__(self) -> SurveyClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _key_headers(survey_key: str | None, api_key: str | None) -> dict[str, str]:
