@@ -25,11 +25,9 @@ WORKERS = ("AWORKERONE1", "AWORKERTWO2", "AWORKERTHREE3", "AWORKERFOUR4")
 
 
 @pytest.fixture
-def app_config(db_url: str, clock: Any, mturk_env: str) -> dict[str, Any]:
+def app_config(app_config: dict[str, Any], mturk_env: str) -> dict[str, Any]:
     return {
-        "CROWDGATE_DATABASE_URL": db_url,
-        "CROWDGATE_CLOCK": clock,
-        "TESTING": True,
+        **app_config,
         "CROWDGATE_MTURK_ENDPOINT_URL": mturk_env,
         "CROWDGATE_MTURK_MAX_ATTEMPTS": 10,
     }

@@ -12,11 +12,9 @@ from tests.http import assert_error
 
 
 @pytest.fixture
-def app_config(db_url: str, clock: Any, mturk_env: str) -> dict[str, Any]:
+def app_config(app_config: dict[str, Any], mturk_env: str) -> dict[str, Any]:
     return {
-        "CROWDGATE_DATABASE_URL": db_url,
-        "CROWDGATE_CLOCK": clock,
-        "TESTING": True,
+        **app_config,
         "CROWDGATE_MTURK_ENDPOINT_URL": mturk_env,
         "CROWDGATE_MTURK_MAX_ATTEMPTS": 4,
     }
