@@ -17,6 +17,8 @@ THROTTLE = "throttle"  # HTTP 400 ThrottlingException, nothing done
 ERROR = "error"  # HTTP 500 ServiceFault, nothing done
 COMMIT_500 = "500"  # the operation takes effect, then HTTP 500 ServiceFault
 COMMIT_DROP = "drop"  # the operation takes effect, then the connection closes unanswered
+#: A scheduled call that passes untouched, to place a fault after it.
+PASS = "pass"
 BEFORE = (THROTTLE, ERROR)
 AFTER = (COMMIT_500, COMMIT_DROP)
 
@@ -75,12 +77,15 @@ class Faults:
             if seed is not None:
                 self.random = random.Random(seed)
 
-    def fail_next(self, operation: str, kind: str, times: int = 1) -> None:
-        """Give the next ``times`` calls of ``operation`` the fault ``kind`` (any of the four)."""
+    def fail_next(self, operation: str, kind: str, times: int = 1, after: int = 0) -> None:
+        """Give ``times`` calls of ``operation`` the fault ``kind`` (any of the four), once
+        ``after`` more calls of it have passed without one (a fault in the middle of a job)."""
         if kind not in BEFORE + AFTER:
             raise ValueError(f"kind must be one of {BEFORE + AFTER}, not {kind!r}")
+        if times < 1 or after < 0:
+            raise ValueError("times must be at least 1 and after at least 0")
         with self._lock:
-            self._scheduled.setdefault(operation, deque()).extend([kind] * times)
+            self._scheduled.setdefault(operation, deque()).extend([PASS] * after + [kind] * times)
 
     def reset(self) -> None:
         """No faults, and counters back to zero."""
@@ -99,6 +104,8 @@ class Faults:
             queue = self._scheduled.get(operation)
             if queue:
                 kind: str | None = queue.popleft()
+                if kind == PASS:
+                    kind = None
             else:
                 kind = None
                 # Both draws always happen so one rate does not shift the other's sequence.

@@ -150,7 +150,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 answer: Any = emulator.faults.describe()
             elif path == "/_emulator/fail-next":
                 emulator.faults.fail_next(
-                    body["operation"], body["kind"], int(body.get("times", 1))
+                    body["operation"],
+                    body["kind"],
+                    int(body.get("times", 1)),
+                    int(body.get("after", 0)),
                 )
                 answer = emulator.faults.describe()
             elif path == "/_emulator/seed":
