@@ -18,6 +18,20 @@ from crowdgate_client.errors import (
     ServerError,
     ValidationError,
 )
+from crowdgate_client.exclusion_models import (
+    DeletedExclusionGroup,
+    ExclusionGroup,
+    GroupBinding,
+    GroupSyncPlan,
+    HitWorkers,
+    KeptWorker,
+    Member,
+    MemberChangeResult,
+    MemberSource,
+    RecordWhen,
+    SavedExclusionGroup,
+    UploadedFile,
+)
 from crowdgate_client.models import (
     CompletionResult,
     Condition,
@@ -45,6 +59,14 @@ from crowdgate_client.platform_models import (
     PlanItem,
     ReviewPlan,
 )
+from crowdgate_client.qualification_models import (
+    QualificationGrants,
+    QualificationRevocations,
+    QualificationType,
+    QualifiedWorker,
+    WorkerFailure,
+    WorkerOutcome,
+)
 from crowdgate_client.survey import SurveyClient
 
 __all__ = [
@@ -59,12 +81,21 @@ __all__ = [
     "ConnectionError",
     "CreatedStudy",
     "CrowdgateError",
+    "DeletedExclusionGroup",
     "Eligibility",
+    "ExclusionGroup",
+    "GroupBinding",
+    "GroupSyncPlan",
     "Health",
     "Hit",
     "HitCost",
     "HitPlan",
+    "HitWorkers",
     "Job",
+    "KeptWorker",
+    "Member",
+    "MemberChangeResult",
+    "MemberSource",
     "Mode",
     "NotFoundError",
     "Participant",
@@ -73,8 +104,14 @@ __all__ = [
     "PermissionDeniedError",
     "PlanItem",
     "Platform",
+    "QualificationGrants",
+    "QualificationRevocations",
+    "QualificationType",
+    "QualifiedWorker",
     "RateLimitedError",
+    "RecordWhen",
     "ReviewPlan",
+    "SavedExclusionGroup",
     "ServerError",
     "StartResult",
     "State",
@@ -82,6 +119,9 @@ __all__ = [
     "Study",
     "SurveyClient",
     "SurveyKey",
+    "UploadedFile",
     "ValidationError",
     "VerifyResult",
+    "WorkerFailure",
+    "WorkerOutcome",
 ]

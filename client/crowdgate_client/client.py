@@ -22,6 +22,7 @@ from crowdgate_client.config import (
     resolve_setting,
 )
 from crowdgate_client.csv_export import DEFAULT_CHUNK_SIZE, Destination, Progress, write_stream
+from crowdgate_client.exclusion_calls import ExclusionCalls
 from crowdgate_client.models import (
     CompletionResult,
     Condition,
@@ -40,6 +41,7 @@ from crowdgate_client.models import (
     VerifyResult,
 )
 from crowdgate_client.platform_calls import PlatformCalls
+from crowdgate_client.qualification_calls import QualificationCalls
 
 __all__ = ["Client", "Conditions"]
 
@@ -56,7 +58,7 @@ PARTICIPANT = "/studies/{slug}/participants/{worker_id}"
 DEFAULT_PAGE_SIZE = 100
 
 
-class Client(PlatformCalls, Closing):
+class Client(PlatformCalls, QualificationCalls, ExclusionCalls, Closing):
     """crowdgate's admin API with an admin key.
 
     ``base_url`` (e.g. ``https://crowdgate.example.edu``) defaults to ``CROWDGATE_URL``
@@ -129,6 +131,8 @@ class Client(PlatformCalls, Closing):
         allowed_origins: Iterable[str] | None = None,
         hit_ids: Iterable[str] | None = None,
         code_answer_field: str | None = None,
+        exclusion_groups: Iterable[str] | None = None,
+        include_groups: Iterable[str] | None = None,
     ) -> CreatedStudy:
         """Create a study; what is not given takes the service's default.
 
@@ -146,6 +150,8 @@ class Client(PlatformCalls, Closing):
                 allowed_origins=allowed_origins,
                 hit_ids=hit_ids,
                 code_answer_field=code_answer_field,
+                exclusion_groups=exclusion_groups,
+                include_groups=include_groups,
             ),
         }
         response = self._transport.request("POST", STUDIES, json=body)
@@ -170,10 +176,13 @@ class Client(PlatformCalls, Closing):
         allowed_origins: Iterable[str] | None = None,
         hit_ids: Iterable[str] | None = None,
         code_answer_field: str | None = None,
+        exclusion_groups: Iterable[str] | None = None,
+        include_groups: Iterable[str] | None = None,
     ) -> Study:
         """Change the fields given (None leaves a field as it is); returns the study.
 
-        ``conditions`` replaces the whole list. The service refuses (ConflictError)
+        ``conditions``, ``hit_ids`` and the group lists each replace the whole list (an
+        empty list clears it). The service refuses (ConflictError)
         to change the platform once participants have started, or to drop a
         condition participants hold.
         """
@@ -187,6 +196,8 @@ class Client(PlatformCalls, Closing):
             allowed_origins=allowed_origins,
             hit_ids=hit_ids,
             code_answer_field=code_answer_field,
+            exclusion_groups=exclusion_groups,
+            include_groups=include_groups,
         )
         response = self._transport.request("PATCH", expand(STUDY, slug=slug), json=changes)
         return Study.from_json(json_object(response))
@@ -320,6 +331,8 @@ def _study_fields(
     allowed_origins: Iterable[str] | None,
     hit_ids: Iterable[str] | None = None,
     code_answer_field: str | None = None,
+    exclusion_groups: Iterable[str] | None = None,
+    include_groups: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """The JSON of the study fields given; None means "not given", never null."""
     fields: dict[str, Any] = {
@@ -334,6 +347,11 @@ def _study_fields(
         if isinstance(hit_ids, str):
             raise TypeError("hit_ids is a list of HIT ids, e.g. ['3PR3LXCWSF67WOX6Y5S8EXAMPLE']")
         fields["hit_ids"] = list(hit_ids)
+    for name, names in (("exclusion_groups", exclusion_groups), ("include_groups", include_groups)):
+        if names is not None:
+            if isinstance(names, str):
+                raise TypeError(f"{name} is a list of group names, e.g. ['deception']")
+            fields[name] = list(names)
     if conditions is not None:
         fields["conditions"] = _conditions_json(conditions)
     if allowed_origins is not None:

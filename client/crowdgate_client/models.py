@@ -103,6 +103,12 @@ class Study:
     code_answer_field: str = "surveycode"
     #: The qualification that marks the study's workers (set by micro-batched HITs).
     exclusion_qualification_id: str | None = None
+    #: Exclusion groups whose members may not start.
+    exclusion_groups: tuple[str, ...] = ()
+    #: Groups a worker must belong to (every one) to start.
+    include_groups: tuple[str, ...] = ()
+    #: Groups the study's participants join (set on each group's ``record_studies``).
+    recorded_in: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -121,6 +127,9 @@ class Study:
             "hit_ids": tuple(data.get("hit_ids") or ()),
             "code_answer_field": data.get("code_answer_field") or "surveycode",
             "exclusion_qualification_id": data.get("exclusion_qualification_id"),
+            "exclusion_groups": tuple(data.get("exclusion_groups") or ()),
+            "include_groups": tuple(data.get("include_groups") or ()),
+            "recorded_in": tuple(data.get("recorded_in") or ()),
         }
 
     @classmethod

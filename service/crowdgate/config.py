@@ -98,6 +98,18 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         "Seconds to wait for MTurk to connect, and then for each answer.",
     ),
+    Setting(
+        "CROWDGATE_JOB_STALE_SECONDS",
+        300,
+        int,
+        "Seconds without progress after which a running job counts as dead and may be resumed.",
+    ),
+    Setting(
+        "CROWDGATE_ID_HASH_KEY",
+        None,
+        str,
+        "Secret for exporting groups with hashed worker ids (HMAC-SHA256); unset: no hashing.",
+    ),
     Setting("CROWDGATE_CLOCK", None, str, "Callable giving the current time (tests only)."),
 )
 

@@ -1,5 +1,6 @@
 """The durable record: admin keys, studies, participants and their status history,
-the answers kept for repeated Idempotency-Keys, and bulk jobs with their item ledger."""
+exclusion groups and their members, the answers kept for repeated Idempotency-Keys,
+and bulk jobs with their item ledger."""
 
 from __future__ import annotations
 
@@ -229,3 +230,71 @@ class JobItem(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ExclusionGroup(Base):
+    """A named set of workers that outlives any study: the participation record.
+
+    A group may be bound to a platform's own worker set (an MTurk qualification type)
+    that sync keeps equal to it: ``binding_platform``/``binding_mode`` say where,
+    ``binding_ref`` is the platform's id for it.
+    """
+
+    __tablename__ = "exclusion_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: When the participants of the studies it records join: started, completed, submitted.
+    record_when: Mapped[str] = mapped_column(String(20), default="started")
+    binding_platform: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    binding_mode: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    binding_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    binding_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: The group's latest sync to its binding: resumed, not restarted, if it did not finish.
+    sync_job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ExclusionMember(Base):
+    """One reason a worker belongs to a group; a worker is a member while any remains.
+
+    ``source`` says where the membership came from (``workers``, ``hit:<id>``,
+    ``study:<slug>``, ``file:<name>``) so removing by the same source undoes it alone.
+    """
+
+    __tablename__ = "exclusion_members"
+    __table_args__ = (
+        UniqueConstraint("group_id", "worker_id", "source"),
+        Index("ix_exclusion_members_group_source", "group_id", "source"),
+        # What eligibility probes: one lookup by worker finds all their groups, and
+        # carries study_id so the check never reads the table (a million members cost
+        # a request no more than a hundred; see benchmarks/eligibility.py).
+        Index("ix_exclusion_members_worker", "worker_id", "group_id", "study_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("exclusion_groups.id", ondelete="CASCADE"))
+    worker_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(200))
+    #: The study whose participation put the worker here: it does not exclude from itself.
+    study_id: Mapped[int | None] = mapped_column(
+        ForeignKey("studies.id", ondelete="SET NULL"), nullable=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StudyGroup(Base):
+    """How a study uses a group: ``exclude`` its members, ``include`` only its members,
+    or ``record`` its own participants in it."""
+
+    __tablename__ = "study_groups"
+
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(10), primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("exclusion_groups.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

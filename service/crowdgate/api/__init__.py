@@ -13,11 +13,13 @@ from crowdgate.api import (
     account,
     codes,
     cors,
+    exclusions,
     health,
     hits,
     idempotency,
     jobs,
     participants,
+    qualifications,
     review,
     studies,
     survey,
@@ -40,6 +42,8 @@ NAMESPACES = (
     review.ns,
     review.files_ns,
     jobs.ns,
+    qualifications.ns,
+    exclusions.ns,
 )
 AUTHORIZATIONS = {
     "admin": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from flask import request
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from crowdgate.api.context import state
 from crowdgate.db import SingleReads
 from crowdgate.domain.keys import hash_key, is_admin_key
 from crowdgate.domain.studies import SLUG_PATTERN, find_study_by_survey_key, get_study
-from crowdgate.domain.survey_reads import BY_KEY_HASH, BY_SLUG, AttemptView, StudyView
+from crowdgate.domain.survey_reads import BY_KEY_HASH, BY_SLUG
 from crowdgate.errors import Forbidden, NotFound, Unauthorized
 from crowdgate.models import Study
 
@@ -101,15 +102,16 @@ def survey_study(session: Session, slug: str) -> tuple[Study, Caller]:
     return caller.study, caller
 
 
-Found = tuple[StudyView, AttemptView | None]
+#: What a survey read returns: the study first, then whatever the statement read with it.
+Found = TypeVar("Found", bound=tuple[Any, ...])
 
 
 def survey_read(
     slug: str, read: Callable[[SingleReads, str, str], Found | None]
-) -> tuple[StudyView, AttemptView | None, bool]:
+) -> tuple[Found, bool]:
     """Run one of survey_reads' statements for the study the caller's key reaches.
 
-    Returns the study, the participant row read with it, and whether the caller is an
+    Returns what the statement read (the study first) and whether the caller is an
     admin. The same refusals as survey_study: 401 for a bad key, 403 for another
     study's survey key, 404 for an unknown slug (admin keys only).
     """
@@ -130,4 +132,4 @@ def survey_read(
                 raise _invalid_survey_key()
             if found[0].slug != slug:
                 raise _wrong_study()
-    return found[0], found[1], key is None
+    return found, key is None

@@ -43,7 +43,7 @@ ELIGIBILITY_RESULT = EligibilityResultSchema()
 def _verify(slug: str, *, with_body: bool) -> Response:
     args = load(VERIFY_ARGS, survey_values(with_body=with_body))
     code = normalise_code(args["code"])
-    study, owner, admin = survey_read(
+    (study, owner), admin = survey_read(
         slug, lambda reads, by, selector: study_and_code_owner(reads, by, selector, code)
     )
     check_origin(study)
@@ -86,14 +86,15 @@ class Eligibility(Resource):
         """Whether a worker may take part (before they start)."""
         args = load(ELIGIBILITY_ARGS, survey_values(with_body=False))
         worker_id = args["worker_id"]
-        study, latest, _ = survey_read(
+        (study, latest, groups), admin = survey_read(
             slug,
             lambda reads, by, selector: study_and_latest_attempt(reads, by, selector, worker_id),
         )
         check_origin(study)
-        eligible, reason = participants.eligibility(study, worker_id, latest, args["assignment_id"])
-        return json_response(
-            ELIGIBILITY_RESULT.dump(
-                {"worker_id": worker_id, "eligible": eligible, "reason": reason}
-            )
+        eligible, reason, group = participants.eligibility(
+            study, worker_id, latest, groups, args["assignment_id"]
         )
+        answer = {"worker_id": worker_id, "eligible": eligible, "reason": reason}
+        if admin and group is not None:
+            answer["group"] = group  # which group is the researcher's to know, not the page's
+        return json_response(ELIGIBILITY_RESULT.dump(answer))

@@ -82,9 +82,15 @@ def _plan_body(
                 "integer_values": list(r.integer_values),
                 "locale_values": [dict(v) for v in r.locale_values],
             }
-            for r in hits.requirements(study.platform, values, study.exclusion_qualification_id)
+            for r in hits.requirements(
+                study.platform,
+                values,
+                study.exclusion_qualification_id,
+                study.group_requirements,
+            )
         ],
         "exclusion_qualification_id": study.exclusion_qualification_id,
+        "unenforced_groups": list(study.unenforced_groups),
     }
 
 
@@ -142,7 +148,7 @@ class HitList(Resource):
         client = _client(study)
         url = hits.survey_url(study, values["survey_url"])
         if not values["dry_run"]:
-            hits.require_live_confirmation(study.mode, values["confirm"], "creating HITs")
+            hits.require_live_spending(study.mode, values["confirm"], "creating HITs")
         plan = plan_costs(
             platform,
             values["reward"],

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, request, stream_with_context
+from flask import Response, request
 from flask_restx import Namespace, Resource
 
 from crowdgate.api.auth import require_admin
 from crowdgate.api.context import cursor_after, load, now, state
+from crowdgate.api.csv_stream import stream_csv
 from crowdgate.api.models import model, query_params
 from crowdgate.domain import participants, studies
-from crowdgate.domain.spreadsheet_cells import safe_cell
 from crowdgate.schemas.common import ErrorSchema, PageArgsSchema, page_of
 from crowdgate.schemas.participants import (
     ParticipantDetailSchema,
@@ -110,36 +108,24 @@ class ParticipantExport(Resource):
         args = load(ParticipantFilterSchema(), request.args)
         db = state().db
 
-        def rows() -> Iterator[str]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(EXPORT_COLUMNS)
+        def rows() -> Iterator[list[str]]:
             with db.read() as session:
                 study = studies.get_study(session, slug)
                 for participant in participants.iter_participants(session, study, **args):
-                    writer.writerow(_csv_row(participant))
-                    if buffer.tell() > 64 * 1024:
-                        yield buffer.getvalue()
-                        buffer.seek(0)
-                        buffer.truncate()
-            yield buffer.getvalue()
+                    yield _csv_row(participant)
 
-        return Response(
-            stream_with_context(rows()),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{slug}-participants.csv"'},
-        )
+        return stream_csv(EXPORT_COLUMNS, rows, f"{slug}-participants.csv")
 
 
-def _csv_row(participant: Any) -> list[str]:
-    row = []
+def _csv_row(participant: Any) -> list[Any]:
+    row: list[Any] = []
     for name in EXPORT_COLUMNS:
         value = getattr(participant, name)
         if name in ("state", "answers") and value is not None:
             value = json.dumps(value, ensure_ascii=False, sort_keys=True)
         elif hasattr(value, "isoformat"):
             value = value.isoformat()
-        row.append(safe_cell(value))
+        row.append(value)
     return row
 
 

@@ -15,6 +15,7 @@ from crowdgate.api.jobs import start_job
 from crowdgate.api.models import model
 from crowdgate.api.platform_access import platform_client
 from crowdgate.domain import jobs, review, studies
+from crowdgate.domain.confirmation import require_live_confirmation
 from crowdgate.domain.reconcile_files import reconcile
 from crowdgate.domain.review_plans import PlanItem, plan_body, plan_csv
 from crowdgate.errors import UnsupportedMediaType, ValidationFailed
@@ -97,13 +98,13 @@ class StudyReview(Resource):
 
         def create(session: Session) -> Job:
             study = studies.get_study(session, slug)
-            if study.mode == "live" and options.get("confirm") != "live":
-                raise ValidationFailed(
-                    f"Study {slug!r} is live: approvals and rejections move real money and "
-                    'reputations. Send confirm: "live" to go ahead.',
-                    code="confirmation_required",
-                    fields={"confirm": ['must be "live" to review a live study']},
-                )
+            require_live_confirmation(
+                study.mode,
+                options.get("confirm"),
+                why=f"Study {slug!r} is live: approvals and rejections move real money and "
+                "reputations.",
+                when="to review a live study",
+            )
             review.check_reviewable(study)
             platform_client(study)
             params = {

@@ -6,11 +6,14 @@ from typing import Any
 
 from flask import request
 from flask_restx import Namespace, Resource
+from sqlalchemy.orm import Session
 
 from crowdgate.api.auth import require_admin
 from crowdgate.api.context import cursor_after, json_body, load, now, state
 from crowdgate.api.models import model, query_params
 from crowdgate.domain import studies
+from crowdgate.domain.exclusion_groups import EXCLUDE, INCLUDE, RECORD, study_group_names
+from crowdgate.models import Study
 from crowdgate.schemas.common import ErrorSchema, PageArgsSchema, page_of
 from crowdgate.schemas.studies import (
     StudyCreatedSchema,
@@ -19,6 +22,25 @@ from crowdgate.schemas.studies import (
     StudySchema,
     SurveyKeySchema,
 )
+
+
+def dump_studies(session: Session, found: list[Study]) -> list[dict[str, Any]]:
+    """Studies as the API shows them, with the names of the groups each uses."""
+    names = study_group_names(session, [s.id for s in found])
+    return [
+        {
+            **StudySchema().dump(study),
+            "exclusion_groups": names[study.id][EXCLUDE],
+            "include_groups": names[study.id][INCLUDE],
+            "recorded_in": names[study.id][RECORD],
+        }
+        for study in found
+    ]
+
+
+def dump_study(session: Session, study: Study) -> dict[str, Any]:
+    return dump_studies(session, [study])[0]
+
 
 ns = Namespace("studies", path="/studies", description="Studies (admin keys)")
 
@@ -46,7 +68,7 @@ class StudyList(Resource):
                 session, after=cursor_after(args["cursor"]), limit=args["limit"]
             )
             return {
-                "items": StudySchema(many=True).dump(found),
+                "items": dump_studies(session, found),
                 "next_cursor": str(found[-1].id) if len(found) == args["limit"] else None,
             }
 
@@ -63,7 +85,7 @@ class StudyList(Resource):
             study, key = studies.create_study(
                 session, values, now=now(), default_lease_minutes=state().default_lease_minutes
             )
-            return {**StudySchema().dump(study), "survey_key": key}, 201
+            return {**dump_study(session, study), "survey_key": key}, 201
 
 
 @ns.route("/<string:slug>")
@@ -77,7 +99,7 @@ class StudyItem(Resource):
         """Read a study."""
         with state().db.read() as session:
             require_admin(session)
-            return StudySchema().dump(studies.get_study(session, slug))
+            return dump_study(session, studies.get_study(session, slug))
 
     @ns.doc(security="admin")
     @ns.expect(update_model)
@@ -91,7 +113,7 @@ class StudyItem(Resource):
             require_admin(session)
             study = studies.get_study(session, slug, for_update=True)
             studies.update_study(session, study, changes, now=now())
-            return StudySchema().dump(study)
+            return dump_study(session, study)
 
 
 @ns.route("/<string:slug>/survey-key")

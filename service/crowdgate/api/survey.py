@@ -62,9 +62,11 @@ def _errors(*extra: tuple[int, str]) -> Any:
 def _start(slug: str, worker_id: str, *, with_body: bool) -> dict[str, Any]:
     args = load(START_ARGS, survey_values(with_body=with_body))
     with state().db.write() as session:
-        study, _ = survey_study(session, slug)
+        study, caller = survey_study(session, slug)
         check_origin(study)
-        participant, resumed = participants.start(session, study, worker_id, now=now(), **args)
+        participant, resumed = participants.start(
+            session, study, worker_id, now=now(), reveal_group=caller.admin, **args
+        )
         return START_RESULT.dump({**_columns(participant), "resumed": resumed})
 
 
@@ -86,7 +88,13 @@ def _columns(participant: Any) -> dict[str, Any]:
 
 
 @ns.route("/start")
-@_errors((409, "The worker took part already (reason: already_participated)"))
+@_errors(
+    (
+        409,
+        "The worker may not start: reason already_participated, excluded (an exclusion "
+        "group lists them) or not_included (an include group does not)",
+    )
+)
 class Start(Resource):
     @ns.doc(security=SECURITY, params=query_params(StartArgsSchema))
     @ns.response(200, "Started or resumed", start_model)

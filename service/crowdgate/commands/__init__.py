@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from crowdgate.commands.codes import codes_group
+from crowdgate.commands.exclusions import exclusions_group
 from crowdgate.commands.mturk import mturk_group
 from crowdgate.commands.mturk_emulator import mturk_emulator_command
 from crowdgate.commands.participants import participants_group
+from crowdgate.commands.qualifications import qualifications_group
 from crowdgate.commands.studies import studies_group
 
 GROUPS: tuple[click.Command, ...] = (
@@ -15,6 +17,8 @@ GROUPS: tuple[click.Command, ...] = (
     participants_group,
     codes_group,
     mturk_group,
+    qualifications_group,
+    exclusions_group,
     mturk_emulator_command,
 )
 

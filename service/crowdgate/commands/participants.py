@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import cast, get_args
 
@@ -10,12 +9,12 @@ import click
 from crowdgate_client.models import Status
 
 from crowdgate.commands.connection import connect, reports_errors, service_options
+from crowdgate.commands.exports import download
 from crowdgate.commands.output import (
     print_fields,
     print_json,
     print_json_lines,
     print_table,
-    progress_bar,
 )
 
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -128,24 +127,16 @@ def export(
     """Stream study SLUG's participants as CSV, with a progress bar on a terminal."""
     if as_json:
         raise click.UsageError("export writes CSV; use `participants list --json` for JSON.")
-    with (
-        connect(url, api_key) as client,
-        progress_bar(f"exporting {slug}", total=None, unit="bytes") as advance,
-    ):
-        written = 0
-
-        def progress(total_written: int) -> None:
-            nonlocal written
-            advance(total_written - written)
-            written = total_written
-
-        destination = output if output is not None else sys.stdout.buffer
-        size = client.export_participants(
+    download(
+        url,
+        api_key,
+        f"exporting {slug}",
+        output,
+        lambda client, destination, progress: client.export_participants(
             slug,
             destination,
             status=_status(status),
             condition=condition,
             progress=progress,
-        )
-    if output is not None:
-        click.echo(f"crowdgate: wrote {size} bytes to {output}", err=True)
+        ),
+    )

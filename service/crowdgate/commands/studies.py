@@ -69,6 +69,22 @@ def study_options(command: Any) -> Any:
             help="A HIT of the study, for sync (repeat for each; on update, replaces the list).",
         ),
         click.option(
+            "--exclusion-group",
+            "exclusion_groups",
+            multiple=True,
+            metavar="GROUP",
+            help="An exclusion group whose members may not start (repeat for each; on "
+            "update, replaces the list).",
+        ),
+        click.option(
+            "--include-group",
+            "include_groups",
+            multiple=True,
+            metavar="GROUP",
+            help="A group a worker must belong to, to start (repeat for each; on update, "
+            "replaces the list).",
+        ),
+        click.option(
             "--code-answer-field",
             help="The HIT's answer field holding the code workers type (default surveycode).",
         ),
@@ -80,7 +96,7 @@ def study_options(command: Any) -> Any:
 
 def _settings(values: dict[str, Any]) -> dict[str, Any]:
     settings = {name: value for name, value in values.items() if value is not None}
-    for many in ("allowed_origins", "hit_ids"):
+    for many in ("allowed_origins", "hit_ids", "exclusion_groups", "include_groups"):
         if many in settings and not settings[many]:
             del settings[many]  # not given, rather than "none"
     return settings
@@ -101,6 +117,9 @@ def _show(study: Study, as_json: bool) -> None:
         ("repeats allowed", study.allow_repeats),
         ("allowed origins", ", ".join(study.allowed_origins) or "-"),
         ("HITs", ", ".join(study.hit_ids) or "-"),
+        ("excluded by", ", ".join(study.exclusion_groups) or "-"),
+        ("requires", ", ".join(study.include_groups) or "-"),
+        ("recorded in", ", ".join(study.recorded_in) or "-"),
         ("created", study.created_at),
         ("updated", study.updated_at),
     ]

@@ -18,6 +18,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crowdgate.db import Database
+from crowdgate.domain.confirmation import require_live_confirmation
+from crowdgate.domain.group_bindings import BoundGroup, bound_groups
+from crowdgate.domain.group_checks import EXCLUDE
 from crowdgate.domain.hit_plans import CostPlan, HitCost
 from crowdgate.domain.studies import get_study
 from crowdgate.errors import Conflict, NotFound, ValidationFailed
@@ -46,9 +49,17 @@ class StudyRef:
     hit_ids: tuple[str, ...]
     exclusion_qualification_id: str | None
     survey_url: str | None
+    #: The study's groups bound to a qualification where its HITs are posted:
+    #: (type id, DoesNotExist for an exclude group or Exists for an include group).
+    group_requirements: tuple[tuple[str, str], ...] = ()
+    #: Groups with no such binding: only crowdgate's /eligibility and /start enforce them.
+    unenforced_groups: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, study: Study) -> StudyRef:
+    def of(cls, study: Study, groups: Sequence[BoundGroup] = ()) -> StudyRef:
+        bound = [
+            g for g in groups if (g.platform, g.mode) == (study.platform, study.mode) and g.ref
+        ]
         return cls(
             id=study.id,
             slug=study.slug,
@@ -58,6 +69,12 @@ class StudyRef:
             exclusion_qualification_id=study.exclusion_qualification_id,
             # Studies keep no survey URL yet; when they do, it becomes the default here.
             survey_url=getattr(study, "survey_url", None),
+            group_requirements=tuple(
+                (g.ref, "DoesNotExist" if g.role == EXCLUDE else "Exists")
+                for g in bound
+                if g.ref is not None
+            ),
+            unenforced_groups=tuple(sorted({g.name for g in groups} - {g.name for g in bound})),
         )
 
 
@@ -68,18 +85,18 @@ class CreatedHit:
 
 
 def read_study(session: Session, slug: str) -> StudyRef:
-    return StudyRef.of(get_study(session, slug))
+    study = get_study(session, slug)
+    return StudyRef.of(study, bound_groups(session, study.id))
 
 
-def require_live_confirmation(mode: str, confirm: str | None, action: str) -> None:
-    """Refuse to act in live mode unless the request said ``confirm: "live"``."""
-    if mode == "live" and confirm != "live":
-        raise ValidationFailed(
-            f'The study is in live mode: {action} spends real money. Send confirm: "live" '
-            "to go ahead.",
-            code="confirmation_required",
-            fields={"confirm": ['must be "live" for a live-mode study']},
-        )
+def require_live_spending(mode: str, confirm: str | None, action: str) -> None:
+    """Refuse to spend in live mode unless the request said ``confirm: "live"``."""
+    require_live_confirmation(
+        mode,
+        confirm,
+        why=f"The study is in live mode: {action} spends real money.",
+        when="for a live-mode study",
+    )
 
 
 def survey_url(study: StudyRef, given: str | None) -> str:
@@ -97,9 +114,13 @@ def exclusion_qualification_name(slug: str) -> str:
 
 
 def requirements(
-    platform: str, values: Mapping[str, Any], exclusion_qualification_id: str | None
+    platform: str,
+    values: Mapping[str, Any],
+    exclusion_qualification_id: str | None,
+    group_requirements: Sequence[tuple[str, str]] = (),
 ) -> tuple[Requirement, ...]:
-    """Who may take the HITs: approval rate, locales, and no excluding qualification."""
+    """Who may take the HITs: approval rate, locales, no excluding qualification, and
+    the qualifications of the study's exclusion and include groups."""
     found: list[Requirement] = []
     if values.get("min_approval_rate") is not None:
         found.append(
@@ -121,6 +142,11 @@ def requirements(
     if exclusion_qualification_id and exclusion_qualification_id not in excluded:
         excluded.append(exclusion_qualification_id)
     found.extend(Requirement(type_id, "DoesNotExist") for type_id in excluded)
+    found.extend(
+        Requirement(type_id, comparator)
+        for type_id, comparator in group_requirements
+        if type_id not in excluded
+    )
     return tuple(found)
 
 
@@ -232,7 +258,7 @@ def create_hits(
     exclusion = study.exclusion_qualification_id
     if plan.micro_batches:
         exclusion = ensure_exclusion_qualification(db, client, study)
-    needs = requirements(study.platform, values, exclusion)
+    needs = requirements(study.platform, values, exclusion, study.group_requirements)
     url = survey_url(study, values.get("survey_url"))
     created: list[CreatedHit] = []
     for cost in plan.hits:
@@ -287,7 +313,7 @@ def extend_hit(
             fields={"expires_at": ["must be later than now"]},
         )
     if values.get("add_assignments"):
-        require_live_confirmation(study.mode, values.get("confirm"), "adding assignments")
+        require_live_spending(study.mode, values.get("confirm"), "adding assignments")
     client.extend_posting(
         hit_id, add_assignments=values.get("add_assignments") or 0, expires_at=expires_at
     )

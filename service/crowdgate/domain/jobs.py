@@ -36,6 +36,10 @@ CANCELLED = "cancelled"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 
+#: A ledger item's states: pending -> sending (the call may have happened) -> done,
+#: failed (the platform refused it) or skipped (found done already).
+PENDING, SENDING, DONE, ITEM_FAILED, SKIPPED = "pending", "sending", "done", "failed", "skipped"
+
 #: The client for a study's (platform, mode); the API passes its cached clients.
 Connect = Callable[[str, str], PlatformClient]
 

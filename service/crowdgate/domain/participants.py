@@ -12,10 +12,12 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crowdgate.domain import statuses
+from crowdgate.domain import group_checks, statuses
 from crowdgate.domain.allocation import choose_condition
 from crowdgate.domain.completion_codes import generate_code
-from crowdgate.domain.survey_reads import AttemptView, StudyView
+from crowdgate.domain.exclusion_groups import COMPLETED, STARTED
+from crowdgate.domain.exclusion_members import group_refusal, record_participants
+from crowdgate.domain.survey_reads import AttemptView, GroupCheck, StudyView
 from crowdgate.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from crowdgate.models import Participant, ParticipantEvent, Study
 from crowdgate.platforms import get_platform
@@ -120,11 +122,14 @@ def start(
     hit_id: str | None = None,
     session_id: str | None = None,
     rng: random.Random | None = None,
+    reveal_group: bool = False,
 ) -> tuple[Participant, bool]:
     """Start the worker or resume them; returns the participant and whether it was a resume.
 
     Allocation must see every other start's result, so it holds the study's lock: a
     row lock on PostgreSQL, the writer lock that every SQLite write transaction takes.
+    A new participant must pass the study's groups; ``reveal_group`` names the group
+    that refuses them (for admin callers).
     """
     check_worker_id(study, worker_id)
     session.execute(select(Study.id).where(Study.id == study.id).with_for_update())
@@ -148,6 +153,7 @@ def start(
             )
         attempt = current.attempt + 1
 
+    _check_groups(session, study, worker_id, reveal_group=reveal_group)
     sweep_lapsed(session, study, now)
     condition = choose_condition(study.conditions, places_taken(session, study, now), rng)
     participant = Participant(
@@ -167,7 +173,28 @@ def start(
     participant.events.append(ParticipantEvent(status=statuses.STARTED, at=now, detail=""))
     session.add(participant)
     session.flush()
+    record_participants(session, study.id, study.slug, [worker_id], STARTED, now=now)
     return participant, False
+
+
+def _check_groups(session: Session, study: Study, worker_id: str, *, reveal_group: bool) -> None:
+    refused = group_refusal(session, study.id, worker_id)
+    if refused is None:
+        return
+    reason, group = refused
+    extra: dict[str, Any] = {"reason": reason}
+    if reveal_group:
+        extra["group"] = group
+    why = (
+        "is listed in an exclusion group"
+        if reason == "excluded"
+        else ("is not in a group the study requires")
+    )
+    raise Conflict(
+        f"Worker {worker_id!r} may not take part in study {study.slug!r}: the worker {why}.",
+        code=reason,
+        extra=extra,
+    )
 
 
 def _resume(
@@ -256,6 +283,7 @@ def complete(
                 participant.lease_expires_at = None  # a finished worker holds the place for good
                 _record(participant, statuses.COMPLETED, now)
                 session.flush()
+            record_participants(session, study.id, study.slug, [worker_id], COMPLETED, now=now)
             return participant
         except IntegrityError:
             continue  # another participant of this study holds the code: draw again
@@ -295,23 +323,31 @@ def verify_code(
 
 
 def eligibility(
-    study: StudyView, worker_id: str, current: AttemptView | None, assignment_id: str | None
-) -> tuple[bool, str]:
-    """Whether a start by this worker (on this assignment, if given) would be accepted.
+    study: StudyView,
+    worker_id: str,
+    current: AttemptView | None,
+    groups: GroupCheck,
+    assignment_id: str | None,
+) -> tuple[bool, str, str | None]:
+    """Whether a start by this worker (on this assignment, if given) would be accepted:
+    (eligible, reason, the group behind a refusal by groups).
 
-    ``current`` is the worker's latest attempt at the study, if any.
+    ``current`` is the worker's latest attempt at the study, if any. Groups judge only
+    new participants: a worker holding a place may come back to it.
     """
     check_worker_id(study, worker_id)
-    if current is None:
-        return True, "new"
-    new_assignment = bool(
-        assignment_id and current.assignment_id and assignment_id != current.assignment_id
-    )
-    if not new_assignment and current.status in statuses.ACTIVE:
-        return True, "resume"
-    if study.allow_repeats:
-        return True, "repeats_allowed"
-    return False, "already_participated"
+    if current is not None:
+        new_assignment = bool(
+            assignment_id and current.assignment_id and assignment_id != current.assignment_id
+        )
+        if not new_assignment and current.status in statuses.ACTIVE:
+            return True, "resume", None
+        if not study.allow_repeats:
+            return False, "already_participated", None
+    refused = group_checks.refusal(*groups)
+    if refused is not None:
+        return False, refused[0], refused[1]
+    return True, ("new" if current is None else "repeats_allowed"), None
 
 
 def participants_query(

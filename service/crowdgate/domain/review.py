@@ -29,7 +29,7 @@ from crowdgate.platforms import PlatformClient, records
 from crowdgate.platforms.failures import PlatformRejected, PlatformUnavailable
 
 KIND = "review"
-SENDING, DONE, FAILED, SKIPPED = "sending", "done", "failed", "skipped"
+SENDING, DONE, FAILED, SKIPPED = jobs.SENDING, jobs.DONE, jobs.ITEM_FAILED, jobs.SKIPPED
 
 
 def _submissions(session: Session, study: Study) -> list[dict[str, Any]]:

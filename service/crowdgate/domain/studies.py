@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from crowdgate.domain.exclusion_groups import STUDY_FIELDS, set_study_groups
 from crowdgate.domain.keys import hash_key, new_survey_key
 from crowdgate.errors import Conflict, NotFound
 from crowdgate.models import Participant, Study
@@ -71,7 +72,14 @@ def create_study(
     )
     session.add(study)
     session.flush()
+    _set_groups(session, study, values)
     return study, key
+
+
+def _set_groups(session: Session, study: Study, values: Mapping[str, Any]) -> None:
+    for role, name in STUDY_FIELDS.items():
+        if name in values:
+            set_study_groups(session, study, role, values[name])
 
 
 def update_study(
@@ -108,7 +116,10 @@ def update_study(
                     ]
                 },
             )
+    _set_groups(session, study, changes)
     for name, value in changes.items():
+        if name in STUDY_FIELDS.values():
+            continue
         if name == "conditions":
             value = [dict(c) for c in value]
         elif name in ("hit_ids", "allowed_origins"):

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, and_, bindparam, select
 
 from crowdgate.db import PreparedSelect, SingleReads
+from crowdgate.domain.group_checks import excluding_group, missing_include_group
 from crowdgate.models import Participant, Study
 
 
@@ -56,11 +57,23 @@ _COLUMNS = (
 )
 
 
-def _with(join_on: ColumnElement[bool], *, latest_first: bool = False) -> dict[str, PreparedSelect]:
+class GroupCheck(NamedTuple):
+    """The first of the study's groups that would keep the worker from starting anew."""
+
+    excluded_by: str | None
+    missing_include: str | None
+
+
+def _with(
+    join_on: ColumnElement[bool],
+    *,
+    latest_first: bool = False,
+    extra: tuple[Any, ...] = (),
+) -> dict[str, PreparedSelect]:
     statements = {}
     for by, selector in _SELECTORS.items():
         statement = (
-            select(*_COLUMNS)
+            select(*_COLUMNS, *extra)
             .select_from(Study)
             .outerjoin(Participant, and_(Participant.study_id == Study.id, join_on))
             .where(selector)
@@ -73,14 +86,23 @@ def _with(join_on: ColumnElement[bool], *, latest_first: bool = False) -> dict[s
 
 
 _CODE_OWNER = _with(Participant.completion_code == bindparam("code"))
-_LATEST_ATTEMPT = _with(Participant.worker_id == bindparam("worker_id"), latest_first=True)
+# The group checks ride along as scalar subqueries: eligibility stays one statement,
+# and each check is an index probe whatever the groups' sizes.
+_LATEST_ATTEMPT = _with(
+    Participant.worker_id == bindparam("worker_id"),
+    latest_first=True,
+    extra=(
+        excluding_group(Study.id, bindparam("worker_id")),
+        missing_include_group(Study.id, bindparam("worker_id")),
+    ),
+)
 
 
 def _split(row: tuple[Any, ...] | None) -> tuple[StudyView, AttemptView | None] | None:
     if row is None:
         return None
     study = StudyView(*row[:5])
-    return study, (AttemptView(*row[5:]) if row[5] is not None else None)
+    return study, (AttemptView(*row[5:9]) if row[5] is not None else None)
 
 
 def study_and_code_owner(
@@ -92,6 +114,11 @@ def study_and_code_owner(
 
 def study_and_latest_attempt(
     reads: SingleReads, by: str, selector: str, worker_id: str
-) -> tuple[StudyView, AttemptView | None] | None:
-    """The study and the worker's most recent attempt at it; None when no study matches."""
-    return _split(reads.first(_LATEST_ATTEMPT[by], {"selector": selector, "worker_id": worker_id}))
+) -> tuple[StudyView, AttemptView | None, GroupCheck] | None:
+    """The study, the worker's most recent attempt at it and what its groups say about
+    the worker; None when no study matches."""
+    row = reads.first(_LATEST_ATTEMPT[by], {"selector": selector, "worker_id": worker_id})
+    split = _split(row)
+    if split is None or row is None:
+        return None
+    return split[0], split[1], GroupCheck(*row[9:11])

@@ -16,6 +16,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crowdgate.domain import jobs, statuses
+from crowdgate.domain.exclusion_groups import STARTED, SUBMITTED
+from crowdgate.domain.exclusion_members import record_participants
 from crowdgate.errors import Conflict
 from crowdgate.models import Participant, ParticipantEvent, Study
 from crowdgate.platforms import records
@@ -31,6 +33,8 @@ STATUS_OF = {
     records.RETURNED: statuses.RETURNED,
     records.TIMED_OUT: statuses.ABANDONED,
 }
+#: Submissions whose worker handed the work in (not returned or timed out).
+HANDED_IN = (records.SUBMITTED, records.APPROVED, records.REJECTED)
 #: Statuses a later "submitted" from the platform does not undo.
 REVIEWED = (statuses.APPROVED, statuses.REJECTED)
 MAX_CODE = 200
@@ -95,6 +99,18 @@ class SyncBatch:
             self._one(submission, rows.setdefault(submission.worker_id, []))
             self.run.done += 1
         self._insert_new()
+        self._record(batch)
+
+    def _record(self, batch: Sequence[Submission]) -> None:
+        """Put the workers in the groups recording this study, by how far they got."""
+        by_event: dict[str, set[str]] = {}
+        for submission in batch:
+            event = SUBMITTED if submission.status in HANDED_IN else STARTED
+            by_event.setdefault(event, set()).add(submission.worker_id)
+        for event, workers in by_event.items():
+            record_participants(
+                self.session, self.study.id, self.study.slug, sorted(workers), event, now=self.now
+            )
 
     def _insert_new(self) -> None:
         """New participants and their first event in two multi-row INSERTs.

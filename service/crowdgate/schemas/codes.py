@@ -32,5 +32,11 @@ class EligibilityResultSchema(Schema):
     worker_id = fields.String()
     eligible = fields.Boolean()
     reason = fields.String(
-        metadata={"description": "new, resume, repeats_allowed or already_participated"}
+        metadata={
+            "description": "new, resume, repeats_allowed, already_participated, excluded "
+            "(an exclusion group lists the worker) or not_included (an include group does not)"
+        }
+    )
+    group = fields.String(
+        metadata={"description": "admin keys only: the group behind excluded or not_included"}
     )

@@ -161,6 +161,13 @@ class HitPlanSchema(Schema):
     exclusion_qualification_id = fields.String(
         allow_none=True, metadata={"description": "the study's own; null until micro-batches"}
     )
+    unenforced_groups = fields.List(
+        fields.String(),
+        metadata={
+            "description": "the study's exclusion or include groups with no qualification in "
+            "this mode: only /eligibility and /start keep their workers out"
+        },
+    )
 
 
 class HitsCreatedSchema(HitPlanSchema):

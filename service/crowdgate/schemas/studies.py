@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from crowdgate.domain.exclusion_groups import NAME_PATTERN
 from crowdgate.domain.studies import SLUG_PATTERN
 from crowdgate.platforms import PLATFORM_NAMES
 
@@ -20,6 +21,11 @@ HIT_ID = validate.Regexp(
 )
 ANSWER_FIELD = validate.Regexp(
     r"^[A-Za-z0-9_.-]{1,100}\Z", error="an answer field name is 1 to 100 letters, digits, '_.-'"
+)
+GROUP_NAME = validate.Regexp(
+    NAME_PATTERN,
+    error="a group name is 1 to 100 letters, digits, '_', '.' or '-', starting with a letter "
+    "or digit",
 )
 ORIGIN = validate.Regexp(
     r"^(\*|https?://[^/\s]+)\Z", error="an origin is scheme://host[:port] with no path, or *"
@@ -63,12 +69,32 @@ class StudyFieldsSchema(Schema):
         validate=ANSWER_FIELD,
         metadata={"description": "the HIT's answer field holding the typed code (surveycode)"},
     )
+    exclusion_groups = fields.List(
+        fields.String(validate=GROUP_NAME),
+        validate=validate.Length(max=50),
+        metadata={"description": "exclusion groups whose members may not start; replaces the list"},
+    )
+    include_groups = fields.List(
+        fields.String(validate=GROUP_NAME),
+        validate=validate.Length(max=50),
+        metadata={
+            "description": "groups a worker must belong to (every one of them) to start; "
+            "replaces the list"
+        },
+    )
 
     @validates_schema
     def _unique_conditions(self, data: dict[str, Any], **_: Any) -> None:
         names = [c["name"] for c in data.get("conditions", [])]
         if len(set(names)) != len(names):
             raise ValidationError("condition names must be unique", "conditions")
+
+    @validates_schema
+    def _unique_groups(self, data: dict[str, Any], **_: Any) -> None:
+        for name in ("exclusion_groups", "include_groups"):
+            names = data.get(name, [])
+            if len(set(names)) != len(names):
+                raise ValidationError("group names must be unique", name)
 
     @validates_schema
     def _unique_hit_ids(self, data: dict[str, Any], **_: Any) -> None:
@@ -95,6 +121,12 @@ class StudySchema(Schema):
     exclusion_qualification_id = fields.String(
         allow_none=True,
         metadata={"description": "the qualification marking the study's workers (read-only)"},
+    )
+    exclusion_groups = fields.List(fields.String())
+    include_groups = fields.List(fields.String())
+    recorded_in = fields.List(
+        fields.String(),
+        metadata={"description": "groups the study's participants join (set on each group)"},
     )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -1,0 +1,187 @@
+"""A qualification sync whose server is killed with SIGKILL midway, then restarted: the
+restarted sync finishes the same ledger and nobody is granted twice.
+
+The service runs as a real `crowdgate serve` process group (gunicorn master and worker)
+so the kill takes the job down mid-call, exactly as a crash or an OOM kill would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+from crowdgate.db import Database
+from crowdgate.domain.keys import create_admin_key
+from crowdgate.models import JobItem
+from crowdgate.testing import MTurkEmulator
+from sqlalchemy import func, select
+
+WORKERS = [f"A{n:013d}" for n in range(400)]
+ACTION = "AssociateQualificationWithWorker"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeProcess:
+    """`crowdgate serve` in its own process group, so SIGKILL reaches every process."""
+
+    def __init__(self, db_url: str, env: dict[str, str], cwd: Any) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api/v1"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "crowdgate.cli", "serve", "--port", str(self.port)],
+            cwd=cwd,
+            env={**env, "CROWDGATE_DATABASE_URL": db_url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{self.url}/health", timeout=2)
+                return
+            except requests.ConnectionError:
+                assert self.process.poll() is None, "crowdgate serve exited"
+                assert time.monotonic() < deadline, "crowdgate serve did not start"
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def serve_env(mturk_env: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "CROWDGATE_MTURK_ENDPOINT_URL": mturk_env,
+        "CROWDGATE_MTURK_MAX_ATTEMPTS": "1",
+        # The killed job's last heartbeat is old after a second: the next request resumes it.
+        "CROWDGATE_JOB_STALE_SECONDS": "1",
+    }
+    env.pop("CROWDGATE_TEST_DATABASE_URL", None)
+    return env
+
+
+@pytest.fixture
+def servers(db_url: str, serve_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
+    started: list[ServeProcess] = []
+
+    def start() -> ServeProcess:
+        server = ServeProcess(db_url, serve_env, tmp_path)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def test_sigkill_mid_sync_then_restart_grants_no_one_twice(
+    db_url: str, servers: Any, mturk_emulator: MTurkEmulator
+) -> None:
+    db = Database(db_url)
+    try:
+        with db.write() as session:
+            key = create_admin_key(session, name="tests", now=datetime.now(UTC))
+        headers = {"Authorization": f"Bearer {key}"}
+        mturk_emulator.seed_workers(WORKERS)
+        first = servers()
+        group = requests.put(
+            f"{first.url}/exclusions/record",
+            json={"mturk_qualification_name": "record", "mode": "sandbox"},
+            headers=headers,
+            timeout=30,
+        ).json()
+        type_id = group["binding"]["qualification_type_id"]
+        added = requests.post(
+            f"{first.url}/exclusions/record/members",
+            json={"add_worker_ids": WORKERS},
+            headers=headers,
+            timeout=30,
+        ).json()
+        assert added["added"] == len(WORKERS)
+
+        # Slow MTurk down so the kill lands in the middle of the grants.
+        mturk_emulator.faults.configure(latency_ms=5)
+        answers: list[Any] = []
+
+        def apply() -> None:
+            try:
+                answers.append(
+                    requests.post(
+                        f"{first.url}/exclusions/record/sync",
+                        json={"dry_run": False},
+                        headers=headers,
+                        timeout=120,
+                    )
+                )
+            except requests.ConnectionError as exc:
+                answers.append(exc)
+
+        caller = threading.Thread(target=apply)
+        caller.start()
+        deadline = time.monotonic() + 60
+        while mturk_emulator.faults.calls[ACTION] < len(WORKERS) // 3:
+            assert time.monotonic() < deadline, "the sync never got going"
+            time.sleep(0.01)
+        first.kill()
+        caller.join(timeout=30)
+        assert isinstance(answers[0], requests.ConnectionError)
+        granted_before = mturk_emulator.faults.calls[ACTION]
+        assert granted_before < len(WORKERS)
+        with db.read() as session:
+            states = dict(
+                session.execute(select(JobItem.state, func.count()).group_by(JobItem.state)).all()
+            )
+        assert states.get("pending", 0) > 0, states
+
+        time.sleep(1.5)  # past CROWDGATE_JOB_STALE_SECONDS
+        mturk_emulator.faults.configure(latency_ms=0)
+        second = servers()
+        response = requests.post(
+            f"{second.url}/exclusions/record/sync",
+            json={"dry_run": False},
+            headers=headers,
+            timeout=120,
+        )
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["resumed"] is True and body["state"] == "succeeded", body
+        assert body["job"]["counts"]["granted"] == len(WORKERS)
+
+        holders = {
+            worker
+            for (qualification, worker), grant in mturk_emulator.state.grants.items()
+            if qualification == type_id and grant.status == "Granted"
+        }
+        assert holders == set(WORKERS)
+        # Every grant reached MTurk exactly once, across both processes.
+        assert mturk_emulator.faults.calls[ACTION] == len(WORKERS)
+        with db.read() as session:
+            states = dict(
+                session.execute(select(JobItem.state, func.count()).group_by(JobItem.state)).all()
+            )
+        assert states == {"done": len(WORKERS)}
+    finally:
+        db.dispose()
