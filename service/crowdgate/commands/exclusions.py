@@ -8,21 +8,20 @@ MTurk, happens only with `--revoke`.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, cast, get_args
 
 import click
-from crowdgate_client import Client, ExclusionGroup, GroupSyncPlan, Job, RecordWhen, ValidationError
+from crowdgate_client import ExclusionGroup, GroupSyncPlan, Job, RecordWhen, ValidationError
 from crowdgate_client.models import Mode
 
 from crowdgate.commands.connection import connect, reports_errors, service_options
 from crowdgate.commands.exclusion_members import MEMBER_COMMANDS
+from crowdgate.commands.job_progress import follow
 from crowdgate.commands.output import (
     print_fields,
     print_json,
     print_json_lines,
     print_table,
-    progress_bar,
 )
 
 MODES: tuple[str, ...] = get_args(Mode)
@@ -192,21 +191,6 @@ def _print_plan(plan: GroupSyncPlan, as_json: bool) -> None:
     )
 
 
-def _follow(client: Client, job: Job, what: str) -> Job:
-    """Follow a job to its end, with a progress bar on a terminal."""
-    with progress_bar(what, total=job.total or None) as advance:
-        seen = 0
-
-        def progress(current: Job) -> None:
-            nonlocal seen
-            advance(current.done - seen)
-            seen = current.done
-
-        finished = client.wait_for_job(job, poll=0.5, on_progress=progress)
-    # The answer that started the job said whether it resumed one; the polls do not.
-    return dataclasses.replace(finished, extra={**finished.extra, **job.extra})
-
-
 def _print_job(job: Job, as_json: bool) -> None:
     if as_json:
         print_json(job)
@@ -281,7 +265,7 @@ def sync(
                 raise
             raise click.ClickException(live) from None
         assert isinstance(job, Job)
-        job = _follow(client, job, f"syncing {name}") if not job.finished else job
+        job = follow(client, job, f"syncing {name}")
     _print_job(job, as_json)
     if job.state != "succeeded":
         raise click.ClickException(

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from crowdgate_client import Client, HitPlan, Job, ReviewPlan
+from crowdgate_client import HitPlan, Job, ReviewPlan
 
 from crowdgate.commands.connection import connect, reports_errors, service_options
-from crowdgate.commands.output import print_fields, print_json, print_table, progress_bar
+from crowdgate.commands.job_progress import follow, require_success
+from crowdgate.commands.output import print_fields, print_json, print_table
 
 MODES = ("sandbox", "live")
 
@@ -23,20 +24,6 @@ MODES = ("sandbox", "live")
 @click.group("mturk")
 def mturk_group() -> None:
     """Amazon Mechanical Turk: balance, sync, review, reconcile files, HITs."""
-
-
-def _wait(client: Client, job: Job, what: str) -> Job:
-    """Follow a job to its end, with a progress bar on a terminal."""
-    with progress_bar(what, total=None) as advance:
-        seen = 0
-
-        def progress(current: Job) -> None:
-            nonlocal seen
-            advance(current.done - seen)
-            seen = current.done
-
-        finished = client.wait_for_job(job, poll=0.5, on_progress=progress)
-    return finished
 
 
 def _print_job(job: Job, as_json: bool) -> None:
@@ -48,11 +35,6 @@ def _print_job(job: Job, as_json: bool) -> None:
     if job.error:
         pairs.append(("error", job.error))
     print_fields(pairs)
-
-
-def _finish(job: Job) -> None:
-    if job.state != "succeeded":
-        raise click.ClickException(f"job {job.job_id} {job.state}: {job.error or 'see above'}")
 
 
 @mturk_group.command("balance")
@@ -77,9 +59,9 @@ def sync(slug: str, url: str | None, api_key: str | None, as_json: bool) -> None
     """Pull every assignment of study SLUG's HITs into crowdgate's record."""
     with connect(url, api_key) as client:
         job = client.sync(slug, wait=False)
-        job = _wait(client, job, f"syncing {slug}") if not job.finished else job
+        job = follow(client, job, f"syncing {slug}")
     _print_job(job, as_json)
-    _finish(job)
+    require_success(job)
 
 
 def _print_plan(plan: ReviewPlan, as_json: bool) -> None:
@@ -141,9 +123,9 @@ def review(
             wait=False,
         )
         assert isinstance(job, Job)
-        job = _wait(client, job, f"reviewing {slug}") if not job.finished else job
+        job = follow(client, job, f"reviewing {slug}")
     _print_job(job, as_json)
-    _finish(job)
+    require_success(job)
 
 
 @mturk_group.command("reconcile")
