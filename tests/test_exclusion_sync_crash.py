@@ -78,6 +78,8 @@ def serve_env(mturk_env: str) -> dict[str, str]:
         "CROWDGATE_MTURK_MAX_ATTEMPTS": "1",
         # The killed job's last heartbeat is old after a second: the next request resumes it.
         "CROWDGATE_JOB_STALE_SECONDS": "1",
+        # The request runs the sync, as this test's kill and resume expect.
+        "CROWDGATE_JOB_RUNNER": "inline",
     }
     env.pop("CROWDGATE_TEST_DATABASE_URL", None)
     return env

@@ -5,6 +5,7 @@ It imports nothing from the service, so scripts and notebooks can install it alo
 calls one study's survey endpoints as a survey page does.
 """
 
+from crowdgate_client.bonus_models import Bonus, BonusPlan, PlannedBonus, RefusedBonus
 from crowdgate_client.client import Client, Conditions
 from crowdgate_client.config import ConfigurationError
 from crowdgate_client.errors import (
@@ -70,6 +71,10 @@ from crowdgate_client.qualification_models import (
 from crowdgate_client.survey import SurveyClient
 
 __all__ = [
+    "Bonus",
+    "BonusPlan",
+    "PlannedBonus",
+    "RefusedBonus",
     "AuthenticationError",
     "Balance",
     "Client",

@@ -15,6 +15,7 @@ import requests
 from crowdgate_client import survey
 from crowdgate_client._endpoints import covers, expand, json_object, paginate
 from crowdgate_client._http import Closing, Transport
+from crowdgate_client.bonus_calls import BonusCalls
 from crowdgate_client.config import (
     API_KEY_VARIABLE,
     URL_VARIABLE,
@@ -58,7 +59,7 @@ PARTICIPANT = "/studies/{slug}/participants/{worker_id}"
 DEFAULT_PAGE_SIZE = 100
 
 
-class Client(PlatformCalls, QualificationCalls, ExclusionCalls, Closing):
+class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Closing):
     """crowdgate's admin API with an admin key.
 
     ``base_url`` (e.g. ``https://crowdgate.example.edu``) defaults to ``CROWDGATE_URL``

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from crowdgate.app import create_app
@@ -66,9 +71,15 @@ def _db_errors(action: str) -> click.ClickException:
     "--workers", default=1, show_default=True, type=int, help="gunicorn worker processes."
 )
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker.")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option(
+    "--worker",
+    "job_worker",
+    is_flag=True,
+    help="Run jobs in this process on PostgreSQL too (on SQLite it always does).",
+)
+def serve(host: str, port: int, workers: int, threads: int, job_worker: bool) -> None:
     """Serve crowdgate with gunicorn (an empty SQLite database is created first)."""
-    from crowdgate.serve import Server, prepare_database
+    from crowdgate.serve import BackgroundRunner, Server, log_jobs, prepare_database
 
     url = current_app.config["CROWDGATE_DATABASE_URL"]
     crowdgate_state(current_app).db.dispose()
@@ -80,17 +91,72 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         raise _db_errors("Opening the database") from None
     if done:
         click.echo(f"crowdgate: {done}")
+    # Requests queue jobs and a runner runs them, unless the environment asks for inline.
+    explicit = "CROWDGATE_JOB_RUNNER" in os.environ
+    runner_mode = current_app.config["CROWDGATE_JOB_RUNNER"] if explicit else "queue"
+    factory = functools.partial(create_app, {"CROWDGATE_JOB_RUNNER": runner_mode})
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "accesslog": "-",
+    }
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    if job_worker or (runner_mode == "queue" and sqlite):
+        log_jobs("crowdgate jobs")
+        background = BackgroundRunner()
+        options.update(post_worker_init=background.start, worker_exit=background.stop)
+        click.echo("crowdgate: running jobs in this process")
+    elif runner_mode == "queue":
+        click.echo("crowdgate: jobs are queued here; run `crowdgate worker` to run them")
     click.echo(f"crowdgate: serving on http://{host}:{port}/ (API docs at /api/v1/docs)")
-    Server(
-        create_app,
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "accesslog": "-",
-        },
-    ).run()
+    Server(factory, options).run()
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Run the jobs that are runnable now, then exit.")
+@click.option(
+    "--poll",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Seconds to wait before looking again when no job is runnable.",
+)
+@click.option("--name", default=None, help="This runner's name in jobs' claimed_by [host:pid].")
+def worker(once: bool, poll: float, name: str | None) -> None:
+    """Run queued jobs (and jobs whose runner died); SIGTERM stops after the current job."""
+    from crowdgate.api.platform_access import close_clients
+    from crowdgate.serve import app_runner, log_jobs
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        require_current(crowdgate_state(app).db.engine)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError:
+        raise _db_errors("Opening the database") from None
+    runner = app_runner(app, name)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        stop.set()  # checked between jobs: the current one finishes
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log_jobs("crowdgate worker")
+    try:
+        if once:
+            ran = runner.run_all(stop)
+            click.echo(f"crowdgate: ran {ran} job{'' if ran == 1 else 's'}")
+        else:
+            click.echo(f"crowdgate: worker {runner.name} waiting for jobs", err=True)
+            runner.run_forever(stop, poll)
+            click.echo(f"crowdgate: worker {runner.name} stopped", err=True)
+    except SQLAlchemyError:
+        raise _db_errors("Running jobs") from None
+    finally:
+        close_clients(app)
 
 
 @main.group("db")

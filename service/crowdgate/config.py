@@ -30,6 +30,16 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+JOB_RUNNERS = ("inline", "queue")
+
+
+def _job_runner(text: str) -> str:
+    value = text.strip().lower()
+    if value not in JOB_RUNNERS:
+        raise ValueError(f"expected one of {', '.join(JOB_RUNNERS)}, got {text!r}")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CROWDGATE_DATABASE_URL",
@@ -103,6 +113,19 @@ SETTINGS: tuple[Setting, ...] = (
         300,
         int,
         "Seconds without progress after which a running job counts as dead and may be resumed.",
+    ),
+    Setting(
+        "CROWDGATE_JOB_RUNNER",
+        "inline",
+        _job_runner,
+        "Who runs jobs: `inline` (the request that starts a job runs it) or `queue` (the "
+        "request only queues it; `crowdgate worker` or `crowdgate serve`'s runner runs it).",
+    ),
+    Setting(
+        "CROWDGATE_BONUS_CONCURRENCY",
+        8,
+        int,
+        "Bonuses a bonus job sends at the same time (1 to 64).",
     ),
     Setting(
         "CROWDGATE_ID_HASH_KEY",

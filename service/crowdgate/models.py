@@ -5,6 +5,7 @@ and bulk jobs with their item ledger."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -55,6 +57,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+class MoneyType(TypeDecorator[Decimal]):
+    """Dollars and cents as NUMERIC(12, 2), read back as a Decimal on every backend.
+
+    SQLite has no decimal type (SQLAlchemy warns when asked for Decimals from it), so
+    the value comes back as a float and is rounded to cents, exact at this size.
+    """
+
+    impl = Numeric(12, 2, asdecimal=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> Decimal | None:
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(repr(float(value))).quantize(Decimal("0.01"))
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -89,6 +110,10 @@ class Study(Base):
     code_answer_field: Mapped[str] = mapped_column(String(100), default="surveycode")
     #: The qualification type marking the study's workers, so other postings can exclude them.
     exclusion_qualification_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: The most one worker may receive in bonuses from the study (None: no cap).
+    bonus_cap_per_worker: Mapped[Decimal | None] = mapped_column(MoneyType(), nullable=True)
+    #: The most the study may pay in bonuses altogether, fees excluded (None: no budget).
+    bonus_budget: Mapped[Decimal | None] = mapped_column(MoneyType(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -298,3 +323,35 @@ class StudyGroup(Base):
     group_id: Mapped[int] = mapped_column(
         ForeignKey("exclusion_groups.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class Bonus(Base):
+    """One bonus, recorded before it is paid so that no retry or crash pays it twice.
+
+    The unique key is what makes a resubmitted item the same bonus; ``assignment_id``
+    is "" (not NULL) when there is none, because NULLs never collide in a unique key.
+    """
+
+    __tablename__ = "bonuses"
+    __table_args__ = (
+        UniqueConstraint("study_id", "worker_id", "assignment_id", "key"),
+        Index("ix_bonuses_job_state", "job_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    worker_id: Mapped[str] = mapped_column(String(128))
+    assignment_id: Mapped[str] = mapped_column(String(128), default="")
+    amount: Mapped[Decimal] = mapped_column(MoneyType())
+    reason: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(String(200))
+    #: pending -> sending (the call may have happened) -> sent | failed
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    platform_response: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -11,6 +11,7 @@ from flask_restx import Api, apidoc
 
 from crowdgate.api import (
     account,
+    bonuses,
     codes,
     cors,
     exclusions,
@@ -44,6 +45,7 @@ NAMESPACES = (
     jobs.ns,
     qualifications.ns,
     exclusions.ns,
+    bonuses.ns,
 )
 AUTHORIZATIONS = {
     "admin": {

@@ -13,13 +13,16 @@ from crowdgate.api.auth import require_admin
 from crowdgate.api.context import now, state
 from crowdgate.api.models import model
 from crowdgate.api.platform_access import client_for
-from crowdgate.domain import jobs
+from crowdgate.domain import job_kinds, jobs
 from crowdgate.errors import Conflict
 from crowdgate.models import Job
 from crowdgate.schemas.common import ErrorSchema
 from crowdgate.schemas.jobs import JobSchema
 
 ns = Namespace("jobs", path="/jobs", description="Bulk jobs and their progress (admin keys)")
+
+#: Every kind a request may queue is registered before any request runs.
+KINDS = job_kinds.KINDS
 
 error_model = model(ns, ErrorSchema, "Error")
 job_model = model(ns, JobSchema, "Job")
@@ -32,21 +35,23 @@ def job_body(session: Session, job: Job) -> dict[str, Any]:
 
 
 def start_job(create: Callable[[Session], Job]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Commit a queued job made by ``create``, run it, and answer 202 with where to look.
+    """Commit a queued job made by ``create``, and answer 202 with where to look.
 
-    The job runs in this request until crowdgate has a job runner; the row is committed
-    first, so a worker process can take over the same rows without the API changing.
+    With CROWDGATE_JOB_RUNNER=inline (the default) this request runs the job and the
+    answer shows it finished; with ``queue`` a job runner (``crowdgate worker``, or the
+    one ``crowdgate serve`` starts) runs it and the answer shows it queued.
     """
     with state().db.write() as session:
         require_admin(session)
         job_id = create(session).id
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    jobs.run_job(
-        state().db,
-        job_id,
-        clock=state().clock,
-        connect=lambda platform, mode: client_for(app, platform, mode),
-    )
+    if app.config.get("CROWDGATE_JOB_RUNNER", "inline") != "queue":
+        jobs.run_job(
+            state().db,
+            job_id,
+            clock=state().clock,
+            connect=lambda platform, mode: client_for(app, platform, mode),
+        )
     with state().db.read() as session:
         body = job_body(session, jobs.get_job(session, job_id))
     location = f"{state().api_path}/jobs/{job_id}"

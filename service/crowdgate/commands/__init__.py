@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from crowdgate.commands.bonuses import bonus_group
 from crowdgate.commands.codes import codes_group
 from crowdgate.commands.exclusions import exclusions_group
 from crowdgate.commands.mturk import mturk_group
@@ -16,6 +17,7 @@ GROUPS: tuple[click.Command, ...] = (
     studies_group,
     participants_group,
     codes_group,
+    bonus_group,
     mturk_group,
     qualifications_group,
     exclusions_group,

@@ -1,10 +1,10 @@
 """Bulk jobs: a row per operation, claimed and run by whoever runs jobs.
 
 A request creates a ``queued`` row with everything needed to run it (``params``) and
-commits it; ``run_job`` then claims it (queued -> running, by a conditional UPDATE so
-that two runners never both win), runs the kind's function and records the outcome.
-Today the request calls ``run_job`` itself; a worker process can call the same function
-on rows it claims, without the API changing.
+commits it. Then either the request runs it (``run_job``: claim that one row by a
+conditional UPDATE, so that two runners never both win) or a job runner claims the next
+runnable row (domain/job_runner.py); both then go through ``run_claimed``, which runs
+the kind's function and records the outcome.
 """
 
 from __future__ import annotations
@@ -149,31 +149,42 @@ def _looks_like_job_id(job_id: str) -> bool:
 def claim(db: Database, job_id: str, *, now: datetime, runner_name: str) -> bool:
     """Move the job from queued to running for this runner; False if someone else has it."""
     with db.write() as session:
-        claimed = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == QUEUED)
-            .values(
-                state=RUNNING,
-                started_at=now,
-                heartbeat_at=now,
-                claimed_by=runner_name,
-                attempts=Job.attempts + 1,
-            )
+        return take(session, job_id, now=now, runner_name=runner_name, state=QUEUED)
+
+
+def take(session: Session, job_id: str, *, now: datetime, runner_name: str, state: str) -> bool:
+    """Mark the job running for ``runner_name`` if it is still in ``state``."""
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == state)
+        .values(
+            state=RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            claimed_by=runner_name,
+            attempts=Job.attempts + 1,
         )
-        return bool(claimed.rowcount)  # type: ignore[attr-defined]
+    )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
 
 def run_job(
     db: Database, job_id: str, *, clock: Clock, connect: Connect, runner_name: str = "request"
 ) -> str:
-    """Claim and run one queued job; returns its final state.
+    """Claim and run one queued job; returns its final state (or, if another runner
+    has it, its state now)."""
+    if not claim(db, job_id, now=clock(), runner_name=runner_name):
+        with db.read() as session:
+            return get_job(session, job_id).state
+    return run_claimed(db, job_id, clock=clock, connect=connect)
+
+
+def run_claimed(db: Database, job_id: str, *, clock: Clock, connect: Connect) -> str:
+    """Run a job this runner has claimed; returns its final state.
 
     Failures are recorded on the row, not raised: the caller (a request, a worker)
     reports the job, whose ``error`` says what went wrong and counts say what was done.
     """
-    if not claim(db, job_id, now=clock(), runner_name=runner_name):
-        with db.read() as session:
-            return get_job(session, job_id).state
     with db.read() as session:
         job = get_job(session, job_id)
         run = JobRun(
@@ -187,7 +198,12 @@ def run_job(
         )
     state, error, error_code = SUCCEEDED, None, None
     try:
-        _RUNNERS[run.kind](run)
+        runner = _RUNNERS.get(run.kind)
+        if runner is None:
+            raise CrowdgateError(
+                f"This crowdgate cannot run jobs of kind {run.kind!r}.", code="unknown_job_kind"
+            )
+        runner(run)
     except PlatformError as exc:
         state, error = FAILED, _platform_message(exc)
         error_code = exc.platform_code or exc.code

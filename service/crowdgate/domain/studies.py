@@ -66,6 +66,8 @@ def create_study(
         allowed_origins=list(values.get("allowed_origins", [])),
         hit_ids=list(values.get("hit_ids", [])),
         code_answer_field=values.get("code_answer_field", "surveycode"),
+        bonus_cap_per_worker=values.get("bonus_cap_per_worker"),
+        bonus_budget=values.get("bonus_budget"),
         survey_key_hash=hash_key(key),
         created_at=now,
         updated_at=now,

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from crowdgate.domain.exclusion_groups import NAME_PATTERN
 from crowdgate.domain.studies import SLUG_PATTERN
 from crowdgate.platforms import PLATFORM_NAMES
+from crowdgate.schemas.money import Money
 
 SLUG = validate.Regexp(
     SLUG_PATTERN,
@@ -74,6 +75,14 @@ class StudyFieldsSchema(Schema):
         validate=validate.Length(max=50),
         metadata={"description": "exclusion groups whose members may not start; replaces the list"},
     )
+    bonus_cap_per_worker = Money(
+        allow_none=True,
+        metadata={"description": "the most one worker may get in bonuses; null for no cap"},
+    )
+    bonus_budget = Money(
+        allow_none=True,
+        metadata={"description": "the most the study pays in bonuses (fees aside); null for none"},
+    )
     include_groups = fields.List(
         fields.String(validate=GROUP_NAME),
         validate=validate.Length(max=50),
@@ -124,6 +133,8 @@ class StudySchema(Schema):
     )
     exclusion_groups = fields.List(fields.String())
     include_groups = fields.List(fields.String())
+    bonus_cap_per_worker = Money(allow_none=True)
+    bonus_budget = Money(allow_none=True)
     recorded_in = fields.List(
         fields.String(),
         metadata={"description": "groups the study's participants join (set on each group)"},

@@ -1,0 +1,152 @@
+"""Bonuses: a plan first (the default), then a job that pays each one exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from flask_restx import Namespace, Resource
+from sqlalchemy.orm import Session
+
+from crowdgate.api.auth import require_admin
+from crowdgate.api.context import cursor_after, json_body, load, now, state
+from crowdgate.api.jobs import start_job
+from crowdgate.api.models import model, query_params
+from crowdgate.api.platform_access import platform_client
+from crowdgate.domain import bonuses, jobs, studies
+from crowdgate.domain.bonus_plans import BonusPlan, Item, build_plan, plan_body, state_items
+from crowdgate.domain.bonuses import DEFAULT_CONCURRENCY
+from crowdgate.domain.confirmation import require_live_confirmation
+from crowdgate.errors import ValidationFailed
+from crowdgate.models import Job, Study
+from crowdgate.platforms import Platform, get_platform
+from crowdgate.schemas.bonuses import (
+    BonusListArgsSchema,
+    BonusPlanSchema,
+    BonusRequestSchema,
+    BonusSchema,
+)
+from crowdgate.schemas.common import ErrorSchema, page_of
+from crowdgate.schemas.money import CENT
+from crowdgate.schemas.review import JobStartedSchema
+
+ns = Namespace("bonuses", path="/studies", description="Bonuses and their ledger (admin keys)")
+
+error_model = model(ns, ErrorSchema, "Error")
+request_model = model(ns, BonusRequestSchema, "BonusRequest")
+plan_model = model(ns, BonusPlanSchema, "BonusPlan")
+started_model = model(ns, JobStartedSchema, "JobStarted")
+page_model = model(ns, page_of(BonusSchema, "BonusPage"), "BonusPage")
+
+
+def _items(session: Session, study: Study, options: dict[str, Any]) -> BonusPlan:
+    default_reason = options["reason"]
+    if "from_state" in options:
+        items, without = state_items(session, study, options["from_state"], default_reason)
+        return build_plan(session, study, items, without_value=without)
+    items = [
+        Item(
+            worker_id=raw["worker_id"],
+            amount=raw["amount"],
+            reason=raw.get("reason") or default_reason,
+            assignment_id=raw.get("assignment_id"),
+            key=raw.get("key"),
+        )
+        for raw in options["items"]
+    ]
+    return build_plan(session, study, items)
+
+
+def _can_pay(study: Study) -> Platform:
+    """The study's platform, if it can pay bonuses (NotSupported, 409, if not)."""
+    platform = get_platform(study.platform)
+    platform.bonus_fee(CENT)
+    return platform
+
+
+def _concurrency() -> int:
+    value = int(current_app.config.get("CROWDGATE_BONUS_CONCURRENCY") or DEFAULT_CONCURRENCY)
+    return max(1, min(64, value))
+
+
+@ns.route("/<string:slug>/bonuses")
+@ns.response(401, "No key or a wrong key", error_model)
+@ns.response(403, "Not an admin key", error_model)
+@ns.response(404, "No such study", error_model)
+class StudyBonuses(Resource):
+    @ns.doc(security="admin")
+    @ns.expect(request_model)
+    @ns.response(200, "The plan (a dry run, the default)", plan_model)
+    @ns.response(202, "Paying: the job; Location points at it", started_model)
+    @ns.response(409, "The study's platform cannot pay bonuses", error_model)
+    @ns.response(
+        422,
+        "Invalid fields, refused items (nothing paid), or live mode without confirm",
+        error_model,
+    )
+    @ns.response(503, "The platform did not answer (balance)", error_model)
+    def post(self, slug: str) -> Any:
+        """Plan bonuses for a study's participants; pay them with dry_run false."""
+        options = load(BonusRequestSchema(), json_body())
+        if options["dry_run"]:
+            with state().db.read() as session:
+                require_admin(session)
+                study = studies.get_study(session, slug)
+                platform = _can_pay(study)
+                plan = _items(session, study, options)
+                balance = platform_client(study).balance()
+            body = plan_body(
+                plan, fee_of=platform.bonus_fee, balance=balance, currency=platform.currency
+            )
+            return BonusPlanSchema().dump({"study": slug, "dry_run": True, **body})
+
+        def create(session: Session) -> Job:
+            study = studies.get_study(session, slug, for_update=True)
+            require_live_confirmation(
+                study.mode,
+                options.get("confirm"),
+                why=f"Study {slug!r} is live: bonuses pay real money.",
+                when="to pay bonuses in a live study",
+            )
+            _can_pay(study)
+            platform_client(study)
+            plan = _items(session, study, options)
+            if plan.refused:
+                raise ValidationFailed(
+                    f"{len(plan.refused)} of the items are refused; nothing was paid. "
+                    "Send them with dry_run (the default) to see why.",
+                    code="bonus_items_refused",
+                    fields={"items": [f"{r.index}: {r.code}" for r in plan.refused[:100]]},
+                    extra={"refused": [r.body() for r in plan.refused]},
+                )
+            params = {
+                "platform": study.platform,
+                "mode": study.mode,
+                "concurrency": _concurrency(),
+            }
+            job = jobs.create_job(session, bonuses.KIND, study=study, params=params, now=now())
+            bonuses.record(session, study, plan, job, now=now())
+            return job
+
+        return start_job(create)
+
+    @ns.doc(security="admin", params=query_params(BonusListArgsSchema))
+    @ns.response(200, "A page of the study's bonuses, oldest first", page_model)
+    @ns.response(422, "Invalid filter", error_model)
+    def get(self, slug: str) -> dict[str, Any]:
+        """List the study's bonus ledger: each bonus, its state and its last error."""
+        args = load(BonusListArgsSchema(), request.args)
+        with state().db.read() as session:
+            require_admin(session)
+            study = studies.get_study(session, slug)
+            found = bonuses.list_bonuses(
+                session,
+                study,
+                state=args["state"],
+                after=cursor_after(args["cursor"]),
+                limit=args["limit"],
+            )
+            return {
+                "items": BonusSchema(many=True).dump(found),
+                "next_cursor": str(found[-1].id) if len(found) == args["limit"] else None,
+            }
