@@ -188,18 +188,17 @@ class MemberSchema(Schema):
     sources = fields.List(fields.Nested(MemberSourceSchema))
 
 
-class MembersArgsSchema(Schema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    # A hashed listing's cursor is a sealed id: longer than the id itself.
-    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=1000))
+class ExportArgsSchema(Schema):
     hash_ids = fields.Boolean(
         load_default=False,
         metadata={"description": "replace worker ids with HMAC-SHA256 under CROWDGATE_ID_HASH_KEY"},
     )
 
 
-class ExportArgsSchema(Schema):
-    hash_ids = MembersArgsSchema._declared_fields["hash_ids"]
+class MembersArgsSchema(ExportArgsSchema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    # A hashed listing's cursor is a sealed id: longer than the id itself.
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=1000))
 
 
 class SyncRequestSchema(Schema):
