@@ -30,6 +30,13 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise ValueError(f"expected a number of requests per second >= 0, got {text!r}")
+    return value
+
+
 JOB_RUNNERS = ("inline", "queue")
 
 
@@ -103,6 +110,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Attempts per MTurk call (botocore's adaptive retries) before it counts as unavailable.",
     ),
     Setting(
+        "CROWDGATE_MTURK_RATE_LIMIT",
+        0.0,
+        _rate,
+        "Requests per second this process sends to MTurk, retries included (0: no cap).",
+    ),
+    Setting(
         "CROWDGATE_MTURK_TIMEOUT",
         30.0,
         float,
@@ -123,7 +136,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "CROWDGATE_BONUS_CONCURRENCY",
-        8,
+        16,
         int,
         "Bonuses a bonus job sends at the same time (1 to 64).",
     ),

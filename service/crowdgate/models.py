@@ -233,6 +233,8 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: Set by a cancel request while the job runs: it stops before its next batch.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class JobItem(Base):
@@ -353,5 +355,54 @@ class Bonus(Base):
     job_id: Mapped[str | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True
     )
+    #: The runner that moved the row to 'sending', and when: rows in flight with another
+    #: live runner are not touched; rows whose runner died are settled, then resent.
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Message(Base):
+    """A message to a study's workers; the same subject and body (or the same
+    client-given key) to the same study is the same message, so resending it reaches
+    only the workers it has not reached."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("study_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MessageRecipient(Base):
+    """One worker a message is for, recorded before it is sent: at most one delivery
+    per (message, worker), and a send whose outcome is unclear is never repeated."""
+
+    __tablename__ = "message_recipients"
+    __table_args__ = (
+        UniqueConstraint("message_id", "worker_id"),
+        Index("ix_message_recipients_job_state", "job_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    worker_id: Mapped[str] = mapped_column(String(128))
+    #: pending -> sending (the call may have happened) -> sent | failed
+    state: Mapped[str] = mapped_column(String(20))
+    #: sent, soft_failure, hard_failure (the platform's word), or unclear
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    platform_code: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True
+    )
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

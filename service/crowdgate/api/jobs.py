@@ -31,6 +31,7 @@ job_model = model(ns, JobSchema, "Job")
 def job_body(session: Session, job: Job) -> dict[str, Any]:
     body: dict[str, Any] = JobSchema().dump(job)
     body["study"] = jobs.study_slug(session, job)
+    body.update(jobs.pace(job, now=now()))
     return body
 
 
@@ -78,16 +79,17 @@ class JobItem(Resource):
 @ns.response(404, "No such job", error_model)
 class JobCancel(Resource):
     @ns.doc(security="admin")
-    @ns.response(200, "The cancelled job", job_model)
-    @ns.response(409, "The job has started or finished", error_model)
+    @ns.response(200, "The job, cancelled or asked to stop", job_model)
+    @ns.response(409, "The job has finished", error_model)
     def post(self, job_id: str) -> dict[str, Any]:
-        """Cancel a job that has not started yet."""
+        """Cancel a job: a queued one at once; a running one stops before its next
+        batch, and the items it has not sent stay unsent (``cancel_requested``)."""
         with state().db.write() as session:
             require_admin(session)
             job = jobs.get_job(session, job_id)
             if not jobs.cancel(session, job, now=now()):
                 raise Conflict(
-                    f"Job {job_id} is {job.state}: only a queued job can be cancelled.",
+                    f"Job {job_id} has {job.state}: there is nothing left to cancel.",
                     code="job_not_cancellable",
                 )
             session.refresh(job)

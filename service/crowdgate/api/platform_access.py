@@ -33,6 +33,7 @@ def platform_settings(app: Flask, platform: str) -> PlatformSettings:
             endpoint_url=config.get("CROWDGATE_MTURK_ENDPOINT_URL") or None,
             max_attempts=int(config.get("CROWDGATE_MTURK_MAX_ATTEMPTS", 5)),
             timeout=float(config.get("CROWDGATE_MTURK_TIMEOUT", 30.0)),
+            rate_limit=float(config.get("CROWDGATE_MTURK_RATE_LIMIT") or 0) or None,
         )
     return PlatformSettings()
 

@@ -1,11 +1,14 @@
 """The bonus ledger, and the job that pays it exactly once.
 
-A row is written (``pending``) before its bonus is sent, marked ``sending`` before the
-call and ``sent`` or ``failed`` after it. Every call carries a token derived from the
-row (MTurk's UniqueRequestToken), so sending a row again after a crash or an unclear
-answer is the same payment, not a second one; a row found ``sending`` by a later run
-is first looked for among the assignment's bonuses on the platform, because MTurk
-remembers tokens for 24 hours only.
+A row is written (``pending``) before its bonus is sent, claimed (``sending``, under the
+runner's name) before the call and marked ``sent`` or ``failed`` after it. Every call
+carries a token derived from the row (MTurk's UniqueRequestToken), so sending a row
+again after a crash or an unclear answer is the same payment, not a second one. A row
+left ``sending`` by a runner that stopped is first looked for among the assignment's
+bonuses on the platform, because MTurk remembers tokens for 24 hours only.
+
+Rows are claimed in batches (domain/job_items.py), so idle runners can join a running
+bonus job and each row is sent by one runner only.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from crowdgate.domain import jobs
+from crowdgate.domain import job_items, jobs
 from crowdgate.domain.bonus_plans import FAILED, PENDING, SENDING, SENT, BonusPlan
 from crowdgate.errors import CrowdgateError, ValidationFailed
 from crowdgate.models import Bonus, Job, Study
@@ -30,12 +33,16 @@ from crowdgate.platforms import PlatformClient
 from crowdgate.platforms.failures import PlatformError, PlatformRejected, PlatformUnavailable
 
 KIND = "bonus"
-DEFAULT_CONCURRENCY = 8
-#: Rows marked 'sending' together, then settled together: two writes per batch.
+DEFAULT_CONCURRENCY = 16
+#: Rows claimed together, then settled together: two writes per batch.
 BATCH = 200
-#: Passes over rows the platform could not be reached for, before the job gives up.
-ROUNDS = 5
+#: Sends of one row within one job (its token makes each the same payment) before
+#: the job gives up on it and ends failed, leaving it pending for a later job.
+MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 0.2
+MAX_BACKOFF_SECONDS = 10.0
+#: How often the owner looks whether rows other runners are sending have settled.
+WAIT_SECONDS = 0.2
 
 
 def token(row_id: int) -> str:
@@ -47,8 +54,9 @@ def record(session: Session, study: Study, plan: BonusPlan, job: Job, *, now: da
     """Write the plan's new bonuses for ``job``, and hand it the unfinished old ones.
 
     An item already in the ledger stays that row: sent or failed, it is left alone;
-    pending or sending (an earlier job stopped), it is finished by this job, whose
-    token for it is unchanged. Returns the number of rows the job will send.
+    pending or sending after an earlier job ended, it is finished by this job, whose
+    token for it is unchanged; one that a queued or running job holds stays with that
+    job. Returns the number of rows this job will send.
     """
     new = plan.new
     for start in range(0, len(new), 500):
@@ -76,11 +84,19 @@ def record(session: Session, study: Study, plan: BonusPlan, job: Job, *, now: da
         for a in plan.existing
         if a.existing_id is not None and a.existing_state in (PENDING, SENDING)
     ]
+    moved = 0
+    held = exists().where(Job.id == Bonus.job_id, Job.state.in_((jobs.QUEUED, jobs.RUNNING)))
     for start in range(0, len(unfinished), 500):
-        session.execute(
-            update(Bonus).where(Bonus.id.in_(unfinished[start : start + 500])).values(job_id=job.id)
+        result = session.execute(
+            update(Bonus)
+            .where(
+                Bonus.id.in_(unfinished[start : start + 500]), or_(Bonus.job_id.is_(None), ~held)
+            )
+            .values(job_id=job.id, attempts=0)
+            .execution_options(synchronize_session=False)
         )
-    return len(new) + len(unfinished)
+        moved += result.rowcount  # type: ignore[attr-defined]
+    return len(new) + moved
 
 
 def list_bonuses(
@@ -104,7 +120,7 @@ class Row:
     assignment_id: str
     amount: Decimal
     reason: str
-    state: str
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,27 +131,41 @@ class Outcome:
     response: dict[str, Any] | None = None
 
 
-@jobs.register(KIND)
+def _has_work(session: Session, job_id: str) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Bonus.job_id == job_id,
+                    Bonus.state == PENDING,
+                    Bonus.attempts < MAX_ATTEMPTS,
+                )
+            )
+        )
+    )
+
+
+@jobs.register(KIND, has_work=_has_work)
 def run_bonus_job(run: jobs.JobRun) -> None:
     client = run.connect(str(run.params["platform"]), str(run.params["mode"]))
     concurrency = max(1, int(run.params.get("concurrency") or DEFAULT_CONCURRENCY))
-    for name in ("sent", "failed", "settled_after_restart", "unsent"):
-        run.counts.setdefault(name, 0)
-    _settle_unclear(run, client)
-    _tally(run)
-    run.save_progress()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bonus") as pool:
-        for round_number in range(ROUNDS):
-            # 'sending' rows too: left by a stopped run and not found paid, or left by
-            # the round before; their token makes sending them again safe.
-            rows = _rows(run, (PENDING, SENDING))
-            if not rows:
+        if run.helping:
+            _send_claimed(run, client, pool)
+            return
+        for name in ("sent", "failed", "settled_after_restart", "unsent"):
+            run.counts.setdefault(name, 0)
+        while True:
+            _settle_abandoned(run, client)
+            _tally(run)
+            run.save_progress()
+            cancelled = _send_claimed(run, client, pool)
+            _wait_for_others(run)
+            if cancelled or not _abandoned_rows(run):
                 break
-            if round_number:
-                time.sleep(BACKOFF_SECONDS * 2 ** (round_number - 1))
-            for start in range(0, len(rows), BATCH):
-                _send_batch(run, client, pool, rows[start : start + BATCH])
     _tally(run)
+    if cancelled:
+        raise jobs.Cancelled
     if run.counts["unsent"]:
         raise PlatformUnavailable(
             f"{run.counts['unsent']} bonuses could not be confirmed: the platform did not "
@@ -144,30 +174,108 @@ def run_bonus_job(run: jobs.JobRun) -> None:
         )
 
 
-def _rows(run: jobs.JobRun, states: Sequence[str]) -> list[Row]:
+def _send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExecutor) -> bool:
+    """Claim and send batches until none is left; True if the job was cancelled."""
+    unclear_batches = 0
+    while True:
+        if run.cancel_requested():
+            return True
+        with run.db.write() as session:
+            ids = job_items.claim_batch(
+                session,
+                Bonus,
+                run.job_id,
+                runner=run.runner,
+                now=run.clock(),
+                limit=BATCH,
+                max_attempts=MAX_ATTEMPTS,
+            )
+            if not ids:
+                return False
+            if not run.helping:
+                run.save_progress(session)
+        rows = _rows(run, ids)
+        outcomes = list(pool.map(lambda row: _send_one(client, row), rows))
+        unclear = [o for o in outcomes if o.state == SENDING]
+        attempts = {row.id: row.attempts for row in rows}
+        retry = [o for o in unclear if attempts[o.row_id] < MAX_ATTEMPTS]
+        given_up = [o for o in unclear if attempts[o.row_id] >= MAX_ATTEMPTS]
+        with run.db.write() as session:
+            _close(session, run, [o for o in outcomes if o.state != SENDING])
+            # Sent again in this job with the same token: the platform takes it as the
+            # same payment if the first one went through.
+            job_items.release(
+                session, Bonus, [o.row_id for o in retry], [o.error or "" for o in retry]
+            )
+            # Left 'sending', unclaimed: a later job looks for them among the
+            # platform's payments before sending them again (tokens expire).
+            if given_up:
+                session.execute(
+                    update(Bonus),
+                    [
+                        {
+                            "id": o.row_id,
+                            "claimed_by": None,
+                            "claimed_at": None,
+                            "last_error": o.error,
+                        }
+                        for o in given_up
+                    ],
+                )
+        if not run.helping:
+            _tally(run)
+            run.save_progress()
+        if unclear:
+            unclear_batches += 1
+            time.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (unclear_batches - 1)))
+        else:
+            unclear_batches = 0
+
+
+_ROW = (Bonus.id, Bonus.worker_id, Bonus.assignment_id, Bonus.amount, Bonus.reason, Bonus.attempts)
+
+
+def _rows(run: jobs.JobRun, ids: Sequence[int]) -> list[Row]:
+    with run.db.read() as session:
+        return [
+            Row(*values)
+            for values in session.execute(select(*_ROW).where(Bonus.id.in_(ids)).order_by(Bonus.id))
+        ]
+
+
+def _abandoned_rows(run: jobs.JobRun) -> list[Row]:
     with run.db.read() as session:
         return [
             Row(*values)
             for values in session.execute(
-                select(
-                    Bonus.id,
-                    Bonus.worker_id,
-                    Bonus.assignment_id,
-                    Bonus.amount,
-                    Bonus.reason,
-                    Bonus.state,
+                select(*_ROW)
+                .where(
+                    job_items.abandoned(Bonus, run.job_id, stale_before=run.stale_before()),
+                    # given up on in this job (a later job resets attempts)
+                    Bonus.attempts < MAX_ATTEMPTS,
                 )
-                .where(Bonus.job_id == run.job_id, Bonus.state.in_(states))
                 .order_by(Bonus.id)
             )
         ]
 
 
-def _settle_unclear(run: jobs.JobRun, client: PlatformClient) -> None:
-    """Rows left 'sending' by a run that stopped: a payment of theirs the platform lists
-    (beyond those the ledger already counts as sent) settles them as sent; the others
-    are sent again, with the same token."""
-    unclear = _rows(run, (SENDING,))
+def _wait_for_others(run: jobs.JobRun) -> None:
+    """Until the rows other live runners are sending have settled."""
+    while True:
+        with run.db.read() as session:
+            busy = job_items.in_flight_elsewhere(
+                session, Bonus, run.job_id, runner=run.runner, fresh_after=run.stale_before()
+            )
+        if not busy:
+            return
+        time.sleep(WAIT_SECONDS)
+
+
+def _settle_abandoned(run: jobs.JobRun, client: PlatformClient) -> None:
+    """Rows left 'sending' by a runner that stopped: a payment of theirs the platform
+    lists (beyond those the ledger already counts as sent) settles them as sent; the
+    others go back to pending, to be sent again with the same token."""
+    unclear = _abandoned_rows(run)
     if not unclear:
         return
     by_assignment: dict[str, list[Row]] = {}
@@ -199,35 +307,14 @@ def _settle_unclear(run: jobs.JobRun, client: PlatformClient) -> None:
                 settled.append(
                     Outcome(row.id, SENT, response={"settled": "found paid on the platform"})
                 )
-    if settled:
-        with run.db.write() as session:
-            _close(session, run, settled)
-        run.count("settled_after_restart", len(settled))
-
-
-def _send_batch(
-    run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExecutor, rows: Sequence[Row]
-) -> None:
-    ids = [row.id for row in rows]
+    settled_ids = {o.row_id for o in settled}
+    resend = [row.id for row in unclear if row.id not in settled_ids]
     with run.db.write() as session:
-        session.execute(
-            update(Bonus)
-            .where(Bonus.id.in_(ids))
-            .values(state=SENDING, attempts=Bonus.attempts + 1)
+        _close(session, run, settled)
+        job_items.release(
+            session, Bonus, resend, ["not found among the platform's payments"] * len(resend)
         )
-        run.save_progress(session)
-    outcomes = list(pool.map(lambda row: _send_one(client, row), rows))
-    with run.db.write() as session:
-        _close(session, run, [o for o in outcomes if o.state != SENDING])
-        unclear = [o for o in outcomes if o.state == SENDING]
-        if unclear:
-            session.execute(
-                update(Bonus),
-                [{"id": o.row_id, "last_error": o.error} for o in unclear],
-            )
-        run.done += sum(1 for o in outcomes if o.state == SENT)
-        run.failed += sum(1 for o in outcomes if o.state == FAILED)
-        run.save_progress(session)
+    run.count("settled_after_restart", len(settled))
 
 
 def _send_one(client: PlatformClient, row: Row) -> Outcome:
@@ -245,7 +332,7 @@ def _send_one(client: PlatformClient, row: Row) -> Outcome:
         return Outcome(row.id, FAILED, error, {"token": sent_token, "error": error})
     except PlatformError as exc:
         # Unavailable, throttled past the retries, or an answer lost: it may have been
-        # paid. The row stays 'sending' and is sent again with the same token.
+        # paid. The row is sent again with the same token.
         return Outcome(row.id, SENDING, f"{exc.platform_code or exc.code}: {exc.message}")
     except CrowdgateError as exc:
         # Refused by the adapter's own checks before any call: nothing was sent.

@@ -63,6 +63,28 @@ def claim_next(
         return str(job_id)
 
 
+def joinable(db: Database, *, runner_name: str) -> str | None:
+    """A running job of a shared kind, owned by another runner, with items left to claim."""
+    shared = jobs.shared_kinds()
+    if not shared:
+        return None
+    with db.read() as session:
+        running = session.execute(
+            select(Job.id, Job.kind)
+            .where(
+                Job.state == jobs.RUNNING,
+                Job.kind.in_(list(shared)),
+                Job.claimed_by != runner_name,
+                Job.cancel_requested_at.is_(None),
+            )
+            .order_by(Job.created_at, Job.id)
+        ).all()
+        for job_id, kind in running:
+            if shared[kind](session, job_id):
+                return str(job_id)
+    return None
+
+
 class JobRunner:
     """Claims jobs one at a time and runs them; one per thread."""
 
@@ -90,11 +112,31 @@ class JobRunner:
             stale_before=now - timedelta(seconds=self.stale_seconds),
             runner_name=self.name,
         )
+        if job_id is not None:
+            log.info("job %s started", job_id)
+            state = jobs.run_claimed(
+                self.db,
+                job_id,
+                clock=self.clock,
+                connect=self.connect,
+                runner_name=self.name,
+                stale_seconds=self.stale_seconds,
+            )
+            log.info("job %s %s", job_id, state)
+            return job_id
+        job_id = joinable(self.db, runner_name=self.name)
         if job_id is None:
             return None
-        log.info("job %s started", job_id)
-        state = jobs.run_claimed(self.db, job_id, clock=self.clock, connect=self.connect)
-        log.info("job %s %s", job_id, state)
+        log.info("helping with job %s", job_id)
+        jobs.run_claimed(
+            self.db,
+            job_id,
+            clock=self.clock,
+            connect=self.connect,
+            runner_name=self.name,
+            stale_seconds=self.stale_seconds,
+            helping=True,
+        )
         return job_id
 
     def run_all(self, stop: threading.Event) -> int:

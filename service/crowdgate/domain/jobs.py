@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -55,11 +55,28 @@ class JobRun:
     db: Database
     clock: Clock
     connect: Connect
+    #: Who runs it: the name ledger rows are claimed under.
+    runner: str = "request"
+    #: True for a runner that joined a job another runner owns: it sends what it can
+    #: claim and leaves the job's tally and final state to the owner.
+    helping: bool = False
+    stale_seconds: int = 300
     counts: dict[str, int] = field(default_factory=dict)
     total: int = 0
     done: int = 0
     failed: int = 0
     result: dict[str, Any] = field(default_factory=dict)
+
+    def stale_before(self) -> datetime:
+        """Rows claimed before this were claimed by a runner that has stopped."""
+        return self.clock() - timedelta(seconds=self.stale_seconds)
+
+    def cancel_requested(self) -> bool:
+        with self.db.read() as session:
+            return (
+                session.scalar(select(Job.cancel_requested_at).where(Job.id == self.job_id))
+                is not None
+            )
 
     def count(self, name: str, by: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + by
@@ -87,18 +104,35 @@ class JobRun:
         )
 
 
+class Cancelled(Exception):
+    """Raised by a kind's function that stopped because the job was cancelled."""
+
+
 Runner = Callable[[JobRun], None]
+#: Whether a job of a shared kind has items left for a helping runner to claim.
+HasWork = Callable[[Session, str], bool]
 _RUNNERS: dict[str, Runner] = {}
+_SHARED: dict[str, HasWork] = {}
 
 
-def register(kind: str) -> Callable[[Runner], Runner]:
-    """Make ``function`` the one that runs jobs of ``kind``."""
+def register(kind: str, *, has_work: HasWork | None = None) -> Callable[[Runner], Runner]:
+    """Make ``function`` the one that runs jobs of ``kind``.
+
+    With ``has_work``, idle runners may join a running job of this kind (the function
+    is then called with ``run.helping``) while ``has_work`` says it has items left.
+    """
 
     def decorate(function: Runner) -> Runner:
         _RUNNERS[kind] = function
+        if has_work is not None:
+            _SHARED[kind] = has_work
         return function
 
     return decorate
+
+
+def shared_kinds() -> dict[str, HasWork]:
+    return dict(_SHARED)
 
 
 def new_job_id() -> str:
@@ -176,10 +210,19 @@ def run_job(
     if not claim(db, job_id, now=clock(), runner_name=runner_name):
         with db.read() as session:
             return get_job(session, job_id).state
-    return run_claimed(db, job_id, clock=clock, connect=connect)
+    return run_claimed(db, job_id, clock=clock, connect=connect, runner_name=runner_name)
 
 
-def run_claimed(db: Database, job_id: str, *, clock: Clock, connect: Connect) -> str:
+def run_claimed(
+    db: Database,
+    job_id: str,
+    *,
+    clock: Clock,
+    connect: Connect,
+    runner_name: str = "request",
+    stale_seconds: int = 300,
+    helping: bool = False,
+) -> str:
     """Run a job this runner has claimed; returns its final state.
 
     Failures are recorded on the row, not raised: the caller (a request, a worker)
@@ -195,6 +238,9 @@ def run_claimed(db: Database, job_id: str, *, clock: Clock, connect: Connect) ->
             db=db,
             clock=clock,
             connect=connect,
+            runner=runner_name,
+            helping=helping,
+            stale_seconds=stale_seconds,
         )
     state, error, error_code = SUCCEEDED, None, None
     try:
@@ -204,6 +250,8 @@ def run_claimed(db: Database, job_id: str, *, clock: Clock, connect: Connect) ->
                 f"This crowdgate cannot run jobs of kind {run.kind!r}.", code="unknown_job_kind"
             )
         runner(run)
+    except Cancelled:
+        state = CANCELLED
     except PlatformError as exc:
         state, error = FAILED, _platform_message(exc)
         error_code = exc.platform_code or exc.code
@@ -226,21 +274,49 @@ def finish(
 ) -> None:
     with db.write() as session:
         run.save_progress(session)
+        # A runner that outlived the stale limit finds the job taken over: the new
+        # holder's outcome stands.
         session.execute(
             update(Job)
-            .where(Job.id == run.job_id)
+            .where(Job.id == run.job_id, Job.claimed_by == run.runner)
             .values(state=state, error=error, error_code=error_code, finished_at=run.clock())
         )
 
 
 def cancel(session: Session, job: Job, *, now: datetime) -> bool:
-    """Cancel a job nobody has started; a running one finishes what it began."""
+    """Cancel a job: a queued one at once; a running one is asked to stop before its
+    next batch (items not yet sent stay unsent). False once it has finished."""
     cancelled = session.execute(
         update(Job)
         .where(Job.id == job.id, Job.state == QUEUED)
-        .values(state=CANCELLED, finished_at=now)
+        .values(state=CANCELLED, finished_at=now, cancel_requested_at=now)
     )
-    return bool(cancelled.rowcount)  # type: ignore[attr-defined]
+    if cancelled.rowcount:  # type: ignore[attr-defined]
+        return True
+    asked = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.state == RUNNING, Job.cancel_requested_at.is_(None))
+        .values(cancel_requested_at=now)
+    )
+    if asked.rowcount:  # type: ignore[attr-defined]
+        return True
+    return job.state == RUNNING  # asked before: the request stands
+
+
+def pace(job: Job, *, now: datetime) -> dict[str, Any]:
+    """How fast a running job goes and when it should end, from its counts so far."""
+    finished = job.done + job.failed
+    rate = eta = None
+    if job.state == RUNNING and job.started_at is not None and finished > 0:
+        elapsed = (now - job.started_at).total_seconds()
+        if elapsed > 0:
+            rate = round(finished / elapsed, 3)
+            eta = round(max(0, job.total - finished) / rate, 1) if rate > 0 else None
+    return {
+        "cancel_requested": job.cancel_requested_at is not None,
+        "rate_per_second": rate,
+        "eta_seconds": eta,
+    }
 
 
 def study_slug(session: Session, job: Job) -> str | None:

@@ -33,13 +33,16 @@ class PlatformSettings:
     """How to reach a platform; read from CROWDGATE_* settings by the caller.
 
     ``endpoint_url`` points the client elsewhere (an emulator); ``max_attempts`` is
-    the retry budget per call; ``client`` is a ready SDK client (a boto3 MTurk client,
-    a requests Session) that tests hand over, pointed at an emulator.
+    the retry budget per call; ``rate_limit`` caps the client's requests per second
+    (None: no cap but the platform's own throttling); ``client`` is a ready SDK client
+    (a boto3 MTurk client, a requests Session) that tests hand over, pointed at an
+    emulator.
     """
 
     endpoint_url: str | None = None
     max_attempts: int = 5
     timeout: float = 30.0
+    rate_limit: float | None = None
     client: Any = None
     options: Mapping[str, Any] = field(default_factory=dict)
 

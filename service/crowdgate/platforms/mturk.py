@@ -40,6 +40,7 @@ from crowdgate.platforms.mturk_records import (
     submission,
     utc,
 )
+from crowdgate.platforms.pacing import Pacer
 from crowdgate.platforms.records import (
     BonusPayment,
     NotifyResult,
@@ -122,6 +123,11 @@ class MTurk(Platform):
                     read_timeout=settings.timeout,
                 ),
             )
+        if settings.rate_limit:
+            pacer = Pacer(settings.rate_limit)
+            # before-send fires for every HTTP request, retries included; a handler
+            # that returns None lets the request go on.
+            client.meta.events.register("before-send.mturk", lambda **_: pacer.wait())
         return MTurkClient(client, mode=mode, owns_client=settings.client is None)
 
 

@@ -26,3 +26,16 @@ class JobSchema(Schema):
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+    cancel_requested = fields.Boolean(
+        metadata={
+            "description": "a cancel was asked for; a running job stops before its next batch"
+        }
+    )
+    rate_per_second = fields.Float(
+        allow_none=True,
+        metadata={"description": "items finished per second since the job (re)started"},
+    )
+    eta_seconds = fields.Float(
+        allow_none=True,
+        metadata={"description": "seconds left at that rate; null until it can be estimated"},
+    )
