@@ -145,6 +145,11 @@ def _has_work(session: Session, job_id: str) -> bool:
     )
 
 
+def _claimable_left(run: jobs.JobRun) -> bool:
+    with run.db.read() as session:
+        return _has_work(session, run.job_id)
+
+
 @jobs.register(KIND, has_work=_has_work)
 def run_bonus_job(run: jobs.JobRun) -> None:
     client = run.connect(str(run.params["platform"]), str(run.params["mode"]))
@@ -161,7 +166,8 @@ def run_bonus_job(run: jobs.JobRun) -> None:
             run.save_progress()
             cancelled = _send_claimed(run, client, pool)
             _wait_for_others(run)
-            if cancelled or not _abandoned_rows(run):
+            # Another runner may have put rows back (to retry them) and stopped.
+            if cancelled or not (_abandoned_rows(run) or _claimable_left(run)):
                 break
     _tally(run)
     if cancelled:
