@@ -79,13 +79,13 @@ def test_no_method_claims_an_operation_the_api_lacks():
 def test_a_new_operation_fails_the_walk():
     document = copy.deepcopy(spec())
     document["paths"]["/studies/{slug}"]["delete"] = {"operationId": "delete_study_item"}
-    document["paths"]["/studies/{slug}/messages"] = {
+    document["paths"]["/studies/{slug}/announcements"] = {
         "parameters": [{"name": "slug", "in": "path"}],
-        "post": {"operationId": "post_messages"},
+        "post": {"operationId": "post_announcements"},
     }
     assert uncovered(document, Client, SurveyClient) == [
         "DELETE /studies/{slug}",
-        "POST /studies/{slug}/messages",
+        "POST /studies/{slug}/announcements",
     ]
 
 

@@ -33,6 +33,12 @@ from crowdgate_client.exclusion_models import (
     SavedExclusionGroup,
     UploadedFile,
 )
+from crowdgate_client.message_models import (
+    Message,
+    MessagePlan,
+    MessageRecipient,
+    RefusedWorker,
+)
 from crowdgate_client.models import (
     CompletionResult,
     Condition,
@@ -101,6 +107,9 @@ __all__ = [
     "Member",
     "MemberChangeResult",
     "MemberSource",
+    "Message",
+    "MessagePlan",
+    "MessageRecipient",
     "Mode",
     "NotFoundError",
     "Participant",
@@ -115,6 +124,7 @@ __all__ = [
     "QualifiedWorker",
     "RateLimitedError",
     "RecordWhen",
+    "RefusedWorker",
     "ReviewPlan",
     "SavedExclusionGroup",
     "ServerError",

@@ -24,6 +24,7 @@ from crowdgate_client.config import (
 )
 from crowdgate_client.csv_export import DEFAULT_CHUNK_SIZE, Destination, Progress, write_stream
 from crowdgate_client.exclusion_calls import ExclusionCalls
+from crowdgate_client.message_calls import MessageCalls
 from crowdgate_client.models import (
     CompletionResult,
     Condition,
@@ -59,7 +60,7 @@ PARTICIPANT = "/studies/{slug}/participants/{worker_id}"
 DEFAULT_PAGE_SIZE = 100
 
 
-class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Closing):
+class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, MessageCalls, Closing):
     """crowdgate's admin API with an admin key.
 
     ``base_url`` (e.g. ``https://crowdgate.example.edu``) defaults to ``CROWDGATE_URL``

@@ -19,6 +19,7 @@ from crowdgate.api import (
     hits,
     idempotency,
     jobs,
+    messages,
     participants,
     qualifications,
     review,
@@ -46,6 +47,7 @@ NAMESPACES = (
     qualifications.ns,
     exclusions.ns,
     bonuses.ns,
+    messages.ns,
 )
 AUTHORIZATIONS = {
     "admin": {

@@ -7,6 +7,7 @@ import click
 from crowdgate.commands.bonuses import bonus_group
 from crowdgate.commands.codes import codes_group
 from crowdgate.commands.exclusions import exclusions_group
+from crowdgate.commands.messages import message_group
 from crowdgate.commands.mturk import mturk_group
 from crowdgate.commands.mturk_emulator import mturk_emulator_command
 from crowdgate.commands.participants import participants_group
@@ -18,6 +19,7 @@ GROUPS: tuple[click.Command, ...] = (
     participants_group,
     codes_group,
     bonus_group,
+    message_group,
     mturk_group,
     qualifications_group,
     exclusions_group,

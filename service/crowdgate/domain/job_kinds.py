@@ -6,6 +6,6 @@ job a request may queue.
 
 from __future__ import annotations
 
-from crowdgate.domain import bonuses, exclusion_sync, review, sync
+from crowdgate.domain import bonuses, exclusion_sync, messages, review, sync
 
-KINDS = (sync.KIND, review.KIND, exclusion_sync.KIND, bonuses.KIND)
+KINDS = (sync.KIND, review.KIND, exclusion_sync.KIND, bonuses.KIND, messages.KIND)

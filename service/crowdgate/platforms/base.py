@@ -73,6 +73,11 @@ class Platform:
         """The platform's commission on one bonus of ``amount``."""
         raise NotSupported(f"Studies on {self.name!r} cannot pay bonuses through crowdgate.")
 
+    def check_message(self, subject: str, body: str) -> None:
+        """Refuse (ValidationFailed naming the field) a message the platform would not
+        take, before anyone is sent it; NotSupported if it cannot message workers."""
+        raise NotSupported(f"Studies on {self.name!r} cannot message workers through crowdgate.")
+
     def worker_url(self, mode: str, posting: Posting) -> str | None:
         """Where workers find ``posting``, when the platform has such a page."""
         return None

@@ -104,6 +104,10 @@ class MTurk(Platform):
         check.money(amount, "amount")
         return check.fee(amount, Decimal("0.20"))
 
+    def check_message(self, subject: str, body: str) -> None:
+        check.text(subject, "subject", maximum=check.MAX_SUBJECT)
+        check.text(body, "body", maximum=check.MAX_MESSAGE)
+
     def connect(self, mode: str, settings: PlatformSettings) -> MTurkClient:
         if mode not in ENDPOINTS:
             raise check.refuse("mode", f"must be 'sandbox' or 'live', got {mode!r}")

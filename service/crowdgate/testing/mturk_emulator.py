@@ -179,6 +179,15 @@ class MTurkEmulator:
         seed_workers(self.account, worker_ids)
         self._save()
 
+    def fail_notify(self, worker_ids: Sequence[str], code: str = "SoftFailure") -> None:
+        """Make NotifyWorkers fail for these workers with ``code`` ("SoftFailure" or
+        "HardFailure") in its NotifyWorkersFailureStatuses, the other workers unaffected."""
+        if code not in ("SoftFailure", "HardFailure"):
+            raise ValueError(f"code must be SoftFailure or HardFailure, not {code!r}")
+        with self.state.lock:
+            self.state.notify_failures.update(dict.fromkeys(worker_ids, code))
+        self._save()
+
     def seed_from_json(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /_emulator/seed``: ``{"hits": 1, ...seed_hit's options}`` -> ids made."""
         options = dict(body)

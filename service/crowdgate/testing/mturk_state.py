@@ -149,6 +149,9 @@ class EmulatorState:
     grants: dict[tuple[str, str], Grant] = field(default_factory=dict)
     bonuses: dict[int, Bonus] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
+    #: Worker -> the NotifyWorkersFailureCode ("SoftFailure", "HardFailure") their
+    #: messages fail with, as when MTurk cannot reach them or they blocked the requester.
+    notify_failures: dict[str, str] = field(default_factory=dict)
     #: UniqueRequestToken -> (what it created, when), per operation.
     tokens: dict[str, dict[str, tuple[str, float]]] = field(default_factory=dict)
     next_seq: int = 1
@@ -177,6 +180,7 @@ class EmulatorState:
             "workers": sorted(self.workers),
             "grants": [_plain(g) for g in self.grants.values()],
             "messages": [_plain(m) for m in self.messages],
+            "notify_failures": dict(self.notify_failures),
             "tokens": {
                 op: {t: list(v) for t, v in seen.items()} for op, seen in self.tokens.items()
             },
@@ -194,6 +198,7 @@ class EmulatorState:
             grant = _revive(Grant, row)
             state.grants[(grant.qualification_type_id, grant.worker_id)] = grant
         state.messages = [_revive(Message, row) for row in data["messages"]]
+        state.notify_failures = dict(data.get("notify_failures", {}))
         state.tokens = {
             op: {t: (v[0], float(v[1])) for t, v in seen.items()}
             for op, seen in data["tokens"].items()

@@ -101,5 +101,17 @@ def notify_workers(account: Account, params: Params) -> dict[str, Any]:
                 }
             )
             continue
+        failure = account.state.notify_failures.get(worker_id)
+        if failure is not None:
+            failures.append(
+                {
+                    "NotifyWorkersFailureCode": failure,
+                    "NotifyWorkersFailureMessage": f"Worker {worker_id} cannot be reached now."
+                    if failure == "SoftFailure"
+                    else f"Worker {worker_id} has blocked you.",
+                    "WorkerId": worker_id,
+                }
+            )
+            continue
         account.state.messages.append(Message(worker_id, "notification", subject, text, now))
     return {"NotifyWorkersFailureStatuses": failures}

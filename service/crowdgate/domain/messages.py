@@ -1,0 +1,345 @@
+"""The message ledger, and the job that sends a message at most once to each worker.
+
+A recipient row is written (``pending``) before anything is sent, claimed in batches
+of 100 (``sending``, one NotifyWorkers call each) and settled ``sent`` or ``failed``
+from the platform's answer for each worker. Messages have no idempotency token, so a
+row whose send may have happened (an answer lost, a runner that stopped mid-call) is
+settled as failed with the outcome ``unclear`` and never sent again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from crowdgate.domain import job_items, jobs
+from crowdgate.domain.message_plans import (
+    FAILED,
+    HARD_FAILURE,
+    PENDING,
+    SENDING,
+    SENT,
+    SOFT_FAILURE,
+    UNCLEAR,
+    MessagePlan,
+)
+from crowdgate.errors import CrowdgateError
+from crowdgate.models import Job, Message, MessageRecipient, Study
+from crowdgate.platforms import NotifyResult, PlatformClient
+from crowdgate.platforms.failures import PlatformError, PlatformUnavailable
+
+KIND = "message"
+#: Workers per platform call: MTurk's NotifyWorkers takes at most 100.
+BATCH = 100
+#: Calls in a row the platform may refuse outright (nothing sent) before the job stops.
+ROUNDS = 5
+BACKOFF_SECONDS = 0.2
+#: How often the job's owner looks whether other runners' batches have settled.
+POLL_SECONDS = 0.2
+#: The platform's word for a per-worker failure, in crowdgate's outcomes.
+FAILURE_CODES = {"SoftFailure": SOFT_FAILURE, "HardFailure": HARD_FAILURE}
+#: The start of a result's problem when the platform did not send to that worker at all.
+NOT_SENT = "Not sent:"
+
+
+def record(
+    session: Session,
+    study: Study,
+    plan: MessagePlan,
+    job: Job,
+    *,
+    subject: str,
+    body: str,
+    now: datetime,
+) -> Message:
+    """Write the message (once per key) and its new recipients for ``job``; hand the job
+    the recipients still pending from an earlier one, and settle as unclear those an
+    ended job left half-sent. Returns the message's row."""
+    message = plan.message
+    if message is None:
+        message = Message(
+            study_id=study.id, key=plan.key, subject=subject, body=body, created_at=now
+        )
+        session.add(message)
+        session.flush()
+    new = plan.new
+    for start in range(0, len(new), 500):
+        session.add_all(
+            [
+                MessageRecipient(
+                    message_id=message.id,
+                    worker_id=worker,
+                    state=PENDING,
+                    attempts=0,
+                    job_id=job.id,
+                    created_at=now,
+                )
+                for worker in new[start : start + 500]
+            ]
+        )
+        session.flush()
+    unfinished = plan.unfinished
+    for start in range(0, len(unfinished), 500):
+        session.execute(
+            update(MessageRecipient)
+            .where(
+                MessageRecipient.id.in_(unfinished[start : start + 500]),
+                MessageRecipient.state == PENDING,
+            )
+            .values(job_id=job.id)
+        )
+    ended = select(Job.id).where(Job.state.in_(jobs.FINISHED)).scalar_subquery()
+    session.execute(
+        update(MessageRecipient)
+        .where(
+            MessageRecipient.message_id == message.id,
+            MessageRecipient.state == SENDING,
+            MessageRecipient.job_id.is_(None) | MessageRecipient.job_id.in_(ended),
+        )
+        .values(
+            state=FAILED,
+            outcome=UNCLEAR,
+            error="The job sending it stopped during the call: it may have been delivered.",
+            claimed_by=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return message
+
+
+# --- the job ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    row_id: int
+    state: str
+    outcome: str | None = None
+    platform_code: str | None = None
+    error: str | None = None
+
+
+def _has_work(session: Session, job_id: str) -> bool:
+    return job_items.has_pending(session, MessageRecipient, job_id)
+
+
+@jobs.register(KIND, has_work=_has_work)
+def run_message_job(run: jobs.JobRun) -> None:
+    """Send the job's pending recipients in batches until none is left.
+
+    A helping runner only sends; the owner also settles what stopped runners left
+    half-sent, waits for the other runners' batches, and keeps the tally.
+    """
+    client = run.connect(str(run.params["platform"]), str(run.params["mode"]))
+    run.result["message_id"] = int(run.params["message_id"])
+    with run.db.read() as session:
+        message = session.get(Message, run.result["message_id"])
+        if message is None:
+            raise CrowdgateError("The job's message is gone.", code="message_not_found")
+        subject, body = message.subject, message.body
+    if not run.helping:
+        _settle_abandoned(run)
+        _tally(run)
+        run.save_progress()
+    while True:
+        _send_pending(run, client, subject, body)
+        if run.helping:
+            # jobs.finish writes a helper's counts too, maybe after the owner's: they
+            # must be the whole job's final ones, so the helper waits for the rest.
+            _wait_for_others(run)
+            _tally(run)
+            return
+        _wait_for_others(run)
+        with run.db.read() as session:
+            # A helper that had to put a batch back leaves it for the owner to send.
+            if not job_items.has_pending(session, MessageRecipient, run.job_id):
+                break
+    _tally(run)
+
+
+def _send_pending(run: jobs.JobRun, client: PlatformClient, subject: str, body: str) -> None:
+    """Claim and send batches until none is pending, checking for a cancel before each."""
+    refusals = 0
+    while True:
+        if run.cancel_requested():
+            _tally(run)
+            if run.helping:
+                return  # the owner ends the job as cancelled
+            raise jobs.Cancelled
+        with run.db.write() as session:
+            ids = job_items.claim_batch(
+                session,
+                MessageRecipient,
+                run.job_id,
+                runner=run.runner,
+                now=run.clock(),
+                limit=BATCH,
+            )
+        if not ids:
+            return
+        if _send_batch(run, client, ids, subject, body):
+            refusals = 0
+        else:
+            refusals += 1
+            if refusals >= ROUNDS:
+                _tally(run)
+                raise PlatformUnavailable(
+                    f"The platform refused {ROUNDS} calls in a row; {run.counts['unsent']} "
+                    "workers were not messaged. Send the same message again to reach them; "
+                    "nobody gets it twice.",
+                    platform=str(run.params["platform"]),
+                )
+            time.sleep(BACKOFF_SECONDS * 2 ** (refusals - 1))
+        _tally(run)
+        run.save_progress()
+
+
+def _send_batch(
+    run: jobs.JobRun, client: PlatformClient, ids: Sequence[int], subject: str, body: str
+) -> bool:
+    """Message one claimed batch; False when the platform refused it (nothing sent, the
+    rows are pending again)."""
+    with run.db.read() as session:
+        workers = dict(
+            session.execute(
+                select(MessageRecipient.id, MessageRecipient.worker_id).where(
+                    MessageRecipient.id.in_(list(ids))
+                )
+            ).all()
+        )
+    try:
+        results = client.notify([workers[i] for i in ids], subject, body)
+    except PlatformError as exc:
+        # notify raises only when nothing can have been sent: trying again is safe.
+        error = f"{exc.platform_code or exc.code}: {exc.message}"
+        with run.db.write() as session:
+            job_items.release(
+                session, MessageRecipient, ids, [error] * len(ids), error_column="error"
+            )
+        return False
+    except CrowdgateError:
+        # Refused by the adapter's own checks before any call: nothing was sent.
+        with run.db.write() as session:
+            job_items.release(session, MessageRecipient, ids, [""] * len(ids), error_column="error")
+        raise
+    by_worker = {result.worker_id: result for result in results}
+    outcomes = [_outcome(row_id, by_worker.get(workers[row_id])) for row_id in ids]
+    with run.db.write() as session:
+        _close(session, run, [o for o in outcomes if o.state != PENDING])
+        unsent = [o for o in outcomes if o.state == PENDING]
+        job_items.release(
+            session,
+            MessageRecipient,
+            [o.row_id for o in unsent],
+            [o.error or "" for o in unsent],
+            error_column="error",
+        )
+    return True
+
+
+def outcome_of(result: NotifyResult | None) -> tuple[str, str | None]:
+    """A worker's state and outcome from the platform's result for them."""
+    if result is None:
+        # No word about this worker in an answer that was given: it may have gone out.
+        return FAILED, UNCLEAR
+    if result.ok:
+        return SENT, SENT
+    if result.platform_code in FAILURE_CODES:
+        return FAILED, FAILURE_CODES[result.platform_code]
+    if result.problem.startswith(NOT_SENT):
+        return PENDING, None
+    return FAILED, UNCLEAR
+
+
+def _outcome(row_id: int, result: NotifyResult | None) -> Outcome:
+    state, outcome = outcome_of(result)
+    if result is None:
+        return Outcome(row_id, state, outcome, None, "The platform's answer did not list it.")
+    return Outcome(row_id, state, outcome, result.platform_code or None, result.problem or None)
+
+
+def _close(session: Session, run: jobs.JobRun, outcomes: Sequence[Outcome]) -> None:
+    if not outcomes:
+        return
+    now = run.clock()
+    session.execute(
+        update(MessageRecipient),
+        [
+            {
+                "id": o.row_id,
+                "state": o.state,
+                "outcome": o.outcome,
+                "platform_code": o.platform_code,
+                "error": o.error,
+                "sent_at": now if o.state == SENT else None,
+            }
+            for o in outcomes
+        ],
+    )
+
+
+def _settle_abandoned(run: jobs.JobRun) -> int:
+    """Rows a stopped runner left 'sending': their call may have gone out, so they are
+    settled as unclear rather than sent again."""
+    with run.db.write() as session:
+        settled = session.execute(
+            update(MessageRecipient)
+            .where(
+                job_items.abandoned(MessageRecipient, run.job_id, stale_before=run.stale_before())
+            )
+            .values(
+                state=FAILED,
+                outcome=UNCLEAR,
+                error="The runner sending it stopped during the call: it may have been delivered.",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(settled.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _wait_for_others(run: jobs.JobRun) -> None:
+    """Wait while other runners still send batches of this job, so the tally is final."""
+    while True:
+        with run.db.read() as session:
+            busy = job_items.in_flight_elsewhere(
+                session,
+                MessageRecipient,
+                run.job_id,
+                runner=run.runner,
+                fresh_after=run.stale_before(),
+            )
+        if not busy:
+            # A runner that stopped while the owner waited leaves stale rows behind.
+            _settle_abandoned(run)
+            return
+        time.sleep(POLL_SECONDS)
+
+
+def _tally(run: jobs.JobRun) -> None:
+    """The job's counts from its rows: every runner's batches, whoever sent them."""
+    with run.db.read() as session:
+        rows: list[Any] = list(
+            session.execute(
+                select(MessageRecipient.state, MessageRecipient.outcome, func.count())
+                .where(MessageRecipient.job_id == run.job_id)
+                .group_by(MessageRecipient.state, MessageRecipient.outcome)
+            ).all()
+        )
+    counts = {name: 0 for name in (SENT, SOFT_FAILURE, HARD_FAILURE, UNCLEAR, "unsent")}
+    for state, outcome, number in rows:
+        if state == SENT:
+            counts[SENT] += int(number)
+        elif state == FAILED:
+            counts[outcome if outcome in counts else UNCLEAR] += int(number)
+        else:
+            counts["unsent"] += int(number)
+    run.total = sum(counts.values())
+    run.done = counts[SENT]
+    run.failed = counts[SOFT_FAILURE] + counts[HARD_FAILURE] + counts[UNCLEAR]
+    run.counts.update(counts)
