@@ -87,3 +87,40 @@ def test_refusals_and_bad_files(env: dict[str, str], tmp_path: Path, slug: str) 
 
     neither = run("bonus", "pay", slug, env=env, cwd=tmp_path)
     assert neither.returncode == 2 and "--csv" in neither.stderr
+
+
+def test_the_file_is_uploaded_and_the_service_names_its_lines(
+    env: dict[str, str], tmp_path: Path, slug: str, mturk_emulator: MTurkEmulator
+) -> None:
+    sheet = tmp_path / "bonuses.csv"
+    sheet.write_text(f"Participant id,amount\n{WORKERS[0]},0.50\n\n,0.20\n{WORKERS[1]},\n")
+    bad = run(
+        "bonus", "pay", slug, "--csv", str(sheet), "--reason", "Thanks", env=env, cwd=tmp_path
+    )
+    assert_one_line_error(
+        bad,
+        1,
+        "line 4: worker_id: Missing data for required field.",
+        "line 5: amount: Missing data for required field.",
+    )
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+    sheet.write_text(f"WorkerId,amount\n{WORKERS[0]},0.50\nA1NOTHERE00001,0.10\n")
+    wide = {**env, "COLUMNS": "200"}
+    refused = run(
+        "bonus", "pay", slug, "--csv", str(sheet), "--reason", "Thanks", "--dry-run",
+        env=wide, cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode == 0, refused.stderr
+    header = next(line for line in refused.stdout.splitlines() if "refused" in line)
+    assert header.split()[0] == "line", refused.stdout
+    assert any(
+        line.split()[:2] == ["3", "A1NOTHERE00001"] for line in refused.stdout.splitlines()
+    ), refused.stdout
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert_one_line_error(
+        run("bonus", "pay", slug, "--csv", str(empty), env=env, cwd=tmp_path), 1, "file is empty"
+    )
+    assert mturk_emulator.state.bonuses == {}

@@ -26,6 +26,8 @@ class RefusedBonus:
     amount: str | None = None
     assignment_id: str | None = None
     key: str | None = None
+    #: The item's line in an uploaded CSV file (None for items sent as a list).
+    line: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -38,6 +40,7 @@ class RefusedBonus:
             amount=data.get("amount"),
             assignment_id=data.get("assignment_id"),
             key=data.get("key"),
+            line=data.get("line"),
             extra=_extra(cls, data),
         )
 
@@ -53,6 +56,8 @@ class PlannedBonus:
     reason: str
     key: str
     existing_state: str | None = None
+    #: The item's line in an uploaded CSV file (None for items sent as a list).
+    line: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -65,6 +70,7 @@ class PlannedBonus:
             reason=data.get("reason", "") or "",
             key=data["key"],
             existing_state=data.get("existing_state"),
+            line=data.get("line"),
             extra=_extra(cls, data),
         )
 

@@ -11,7 +11,6 @@ happens only with ``revoke=True``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,10 +42,11 @@ DEFAULT_PAGE_SIZE = 100
 
 
 class ExclusionCalls:
-    """Mixed into ``Client``; needs its ``_transport`` and ``wait_for_job``."""
+    """Mixed into ``Client``; needs its ``_transport``, ``wait_for_job`` and ``cancel_job``."""
 
     _transport: Transport
     wait_for_job: Callable[..., Job]
+    cancel_job: Callable[[str], Job]
 
     def _group_json(
         self, method: str, path: str, params: Mapping[str, Any] | None = None, **kwargs: Any
@@ -251,11 +251,10 @@ class ExclusionCalls:
         if dry_run:
             return GroupSyncPlan.from_json(data)
         resumed = bool(data.get("resumed", False))
-        job = Job.from_json({**(data.get("job") or data), "resumed": resumed})
+        job = Job.from_json({**(data.get("job") or data), "resumed": resumed}, self)
         if not wait or job.finished:
             return job
-        finished = self.wait_for_job(job, timeout=timeout)
-        return dataclasses.replace(finished, extra={**finished.extra, "resumed": resumed})
+        return self.wait_for_job(job, timeout=timeout).with_extra(resumed=resumed)
 
 
 def _names(values: Iterable[str], argument: str, example: str) -> list[str]:

@@ -41,15 +41,16 @@ class PlatformCalls:
     @covers(f"GET {JOB}")
     def get_job(self, job_id: str) -> Job:
         """A job's state and counts (``.finished`` once it succeeded, failed or was cancelled)."""
-        return Job.from_json(
-            json_object(self._transport.request("GET", expand(JOB, job_id=job_id)))
-        )
+        response = self._transport.request("GET", expand(JOB, job_id=job_id))
+        return Job.from_json(json_object(response), self)
 
     @covers(f"POST {JOB_CANCEL}")
     def cancel_job(self, job_id: str) -> Job:
-        """Cancel a job that has not started; ConflictError once it has."""
+        """Cancel a job: a queued one at once, a running one before its next batch (its
+        ``cancel_requested`` is then true until it ends 'cancelled'); ConflictError once it
+        has finished."""
         response = self._transport.request("POST", expand(JOB_CANCEL, job_id=job_id))
-        return Job.from_json(json_object(response))
+        return Job.from_json(json_object(response), self)
 
     def wait_for_job(
         self,
@@ -74,7 +75,7 @@ class PlatformCalls:
 
     def _job_started(self, method: str, path: str, body: Mapping[str, Any]) -> Job:
         data = json_object(self._transport.request(method, path, json=dict(body)))
-        return Job.from_json(data.get("job") or data)
+        return Job.from_json(data.get("job") or data, self)
 
     # --- sync and review --------------------------------------------------------------
 

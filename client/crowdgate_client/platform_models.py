@@ -5,11 +5,12 @@ Money comes as strings from the service and is kept as ``Decimal`` here: never a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from crowdgate_client.models import JSONObject, _extra, _optional_datetime
 
@@ -21,9 +22,28 @@ def _money(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+class JobCalls(Protocol):
+    """What a job needs of the client that returned it to wait for it and cancel it."""
+
+    def cancel_job(self, job_id: str) -> Job: ...
+
+    def wait_for_job(
+        self,
+        job: Job | str,
+        *,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_progress: Callable[[Job], object] | None = None,
+    ) -> Job: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """A bulk operation (sync, review...) and how far it got."""
+    """A bulk operation (sync, review...) and how far it got.
+
+    A job a ``Client`` returned can ``wait()`` for its end and ``cancel()`` itself through
+    that client; the client is not a field, so it is neither compared nor shown.
+    """
 
     job_id: str
     kind: str
@@ -39,15 +59,56 @@ class Job:
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: A cancel was asked for: a running job stops before its next batch.
+    cancel_requested: bool = False
+    #: Items finished per second since the job (re)started, once the service can tell.
+    rate_per_second: float | None = None
+    #: Seconds left at that rate; None until it can be estimated.
+    eta_seconds: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
 
+    def wait(
+        self,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_progress: Callable[[Job], object] | None = None,
+    ) -> Job:
+        """Poll until the job finishes (TimeoutError after ``timeout`` seconds); the
+        finished job. ``on_progress`` gets the job after each poll."""
+        return self._calls().wait_for_job(self, timeout=timeout, poll=poll, on_progress=on_progress)
+
+    def cancel(self) -> Job:
+        """Cancel the job: a queued one at once, a running one before its next batch
+        (ConflictError once it has finished)."""
+        return self._calls().cancel_job(self.job_id)
+
+    def with_extra(self, **extra: Any) -> Job:
+        """This job with more ``extra`` fields, still able to wait and cancel."""
+        changed = dataclasses.replace(self, extra={**self.extra, **extra})
+        return changed._bind(self.__dict__.get("_client"))
+
+    def _bind(self, client: JobCalls | None) -> Self:
+        # Not a field: dataclass equality, repr and field-wise export leave it out.
+        object.__setattr__(self, "_client", client)
+        return self
+
+    def _calls(self) -> JobCalls:
+        client: JobCalls | None = self.__dict__.get("_client")
+        if client is None:
+            raise RuntimeError(
+                f"job {self.job_id} was not returned by a Client, so it cannot wait or "
+                "cancel itself: use client.wait_for_job(job) or client.cancel_job(job_id)"
+            )
+        return client
+
     @classmethod
-    def from_json(cls, data: JSONObject) -> Self:
-        return cls(
+    def from_json(cls, data: JSONObject, client: JobCalls | None = None) -> Self:
+        """The job of a service's answer; ``client`` is the one that got it."""
+        job = cls(
             job_id=data["job_id"],
             kind=data["kind"],
             study=data.get("study"),
@@ -62,8 +123,16 @@ class Job:
             created_at=_optional_datetime(data.get("created_at")),
             started_at=_optional_datetime(data.get("started_at")),
             finished_at=_optional_datetime(data.get("finished_at")),
+            cancel_requested=bool(data.get("cancel_requested", False)),
+            rate_per_second=_number(data.get("rate_per_second")),
+            eta_seconds=_number(data.get("eta_seconds")),
             extra=_extra(cls, data),
         )
+        return job._bind(client)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,7 @@ import click
 from crowdgate.commands.bonuses import bonus_group
 from crowdgate.commands.codes import codes_group
 from crowdgate.commands.exclusions import exclusions_group
+from crowdgate.commands.jobs import jobs_group
 from crowdgate.commands.messages import message_group
 from crowdgate.commands.mturk import mturk_group
 from crowdgate.commands.mturk_emulator import mturk_emulator_command
@@ -20,6 +21,7 @@ GROUPS: tuple[click.Command, ...] = (
     codes_group,
     bonus_group,
     message_group,
+    jobs_group,
     mturk_group,
     qualifications_group,
     exclusions_group,

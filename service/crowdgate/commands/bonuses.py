@@ -5,8 +5,6 @@ The plan always comes first; paying needs a yes (or --yes), and live mode --conf
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,45 +16,10 @@ from crowdgate.commands.connection import connect, reports_errors, service_optio
 from crowdgate.commands.job_progress import follow, require_success
 from crowdgate.commands.output import print_fields, print_json, print_json_lines, print_table
 
-#: Column names accepted for each field, as spreadsheets and MTurk's files spell them.
-COLUMNS = {
-    "worker_id": ("worker_id", "WorkerId", "worker"),
-    "amount": ("amount", "bonus", "BonusAmount"),
-    "reason": ("reason", "Reason"),
-    "assignment_id": ("assignment_id", "AssignmentId"),
-    "key": ("key",),
-}
-
 
 @click.group("bonus")
 def bonus_group() -> None:
     """Bonuses: a plan first, then each paid exactly once."""
-
-
-def read_items(path: Path) -> list[dict[str, str]]:
-    """The bonus items of a CSV file with worker_id and amount columns (reason,
-    assignment_id and key optional)."""
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in reader.fieldnames or ()]
-    found = {
-        field: next((name for name in names if name in header), None)
-        for field, names in COLUMNS.items()
-    }
-    for required in ("worker_id", "amount"):
-        if found[required] is None:
-            raise click.ClickException(
-                f"{path} has no {required} column (its columns are: {', '.join(header)})."
-            )
-    items = []
-    for row in reader:
-        cleaned = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        item = {field: cleaned[name] for field, name in found.items() if name and cleaned.get(name)}
-        if item:
-            items.append(item)
-    if not items:
-        raise click.ClickException(f"{path} lists no bonuses.")
-    return items
 
 
 def _print_plan(plan: BonusPlan, as_json: bool) -> None:
@@ -64,9 +27,14 @@ def _print_plan(plan: BonusPlan, as_json: bool) -> None:
         print_json(plan)
         return
     if plan.refused:
+        # A file's rows are named by the line a spreadsheet or editor shows them on.
+        by_line = all(r.line is not None for r in plan.refused)
         print_table(
-            ("item", "worker", "amount", "refused", "detail"),
-            ((r.index, r.worker_id, r.amount, r.code, r.detail) for r in plan.refused),
+            ("line" if by_line else "item", "worker", "amount", "refused", "detail"),
+            (
+                (r.line if by_line else r.index, r.worker_id, r.amount, r.code, r.detail)
+                for r in plan.refused
+            ),
             title="Refused",
         )
     print_fields(
@@ -89,7 +57,8 @@ def _print_plan(plan: BonusPlan, as_json: bool) -> None:
     "--csv",
     "csv_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Bonuses to pay: columns worker_id and amount (reason, assignment_id, key optional).",
+    help="Bonuses to pay: a CSV file with columns worker_id (or WorkerId, Participant id) "
+    "and amount; reason, assignment_id (or AssignmentId) and key are optional.",
 )
 @click.option("--from-state", help="Pay each participant the amount in this key of their state.")
 @click.option("--reason", default="", help="What workers read, for rows that give none.")
@@ -113,9 +82,9 @@ def pay(
     """Pay study SLUG's bonuses: the plan first, then a job with a progress bar."""
     if (csv_path is None) == (from_state is None):
         raise click.UsageError("give --csv FILE or --from-state KEY (one of them).")
-    items = read_items(csv_path) if csv_path is not None else None
     with connect(url, api_key) as client:
-        plan = client.bonuses.plan(slug, items, from_state=from_state, reason=reason)
+        # The file goes up as it is: the service checks it and names any bad line.
+        plan = client.bonuses.plan(slug, from_state=from_state, csv=csv_path, reason=reason)
         _print_plan(plan, as_json)
         if dry_run:
             click.echo("A plan only: run again without --dry-run to pay.", err=True)
@@ -134,8 +103,8 @@ def pay(
             raise click.ClickException("nothing was paid.")
         job = client.bonuses.pay(
             slug,
-            items,
             from_state=from_state,
+            csv=csv_path,
             reason=reason,
             confirm="live" if confirm_live else None,
             wait=False,

@@ -63,7 +63,7 @@ def worker_ids_from_file(data: bytes, field: str = "file") -> tuple[list[str], s
         )
     bad = [(cell, n) for cell, n in cells if cell and not WORKER_ID.fullmatch(cell)]
     if bad:
-        lines = _row_lines(data)
+        lines = row_lines(data)
         named = [f"line {lines[n]}: {cell!r}" for cell, n in bad[:20]]
         raise ValidationFailed(
             f"The file holds {len(bad)} value(s) that are not worker ids, first {named[0]}.",
@@ -80,7 +80,7 @@ def worker_ids_from_file(data: bytes, field: str = "file") -> tuple[list[str], s
     return list(found), where
 
 
-def _row_lines(data: bytes) -> list[int]:
+def row_lines(data: bytes) -> list[int]:
     """The line each non-blank row of the file starts on, as read_table counts rows.
 
     read_table drops blank lines and joins quoted line breaks, so its row numbers are

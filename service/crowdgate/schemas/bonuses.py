@@ -70,8 +70,13 @@ class BonusRequestSchema(Schema):
             raise ValidationError("is required with from_state: workers are told why", "reason")
 
 
+def _line() -> fields.Integer:
+    return fields.Integer(metadata={"description": "the item's line in an uploaded CSV file"})
+
+
 class RefusedSchema(Schema):
     index = fields.Integer(metadata={"description": "the item's position in the request"})
+    line = _line()
     worker_id = fields.String()
     assignment_id = fields.String(allow_none=True)
     amount = fields.String()
@@ -84,6 +89,7 @@ class RefusedSchema(Schema):
 
 class PlannedSchema(Schema):
     index = fields.Integer()
+    line = _line()
     worker_id = fields.String()
     assignment_id = fields.String()
     amount = Money()
