@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crowdgate.app import create_app
 from crowdgate.clock import system_clock
 from crowdgate.commands import GROUPS
+from crowdgate.config import InvalidSetting
 from crowdgate.extension import crowdgate_state
 from crowdgate.schema_version import (
     SchemaOutOfDate,
@@ -30,7 +31,10 @@ from crowdgate.schema_version import (
 
 def _cli_app() -> object:
     # Administrative commands must run on an old database too: `db upgrade` is the cure.
-    return create_app({"CROWDGATE_REQUIRE_CURRENT_SCHEMA": False})
+    try:
+        return create_app({"CROWDGATE_REQUIRE_CURRENT_SCHEMA": False})
+    except InvalidSetting as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 class CrowdgateGroup(FlaskGroup):

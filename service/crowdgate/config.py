@@ -152,6 +152,10 @@ SETTINGS: tuple[Setting, ...] = (
 PREFIX = "CROWDGATE_"
 
 
+class InvalidSetting(RuntimeError):
+    """A CROWDGATE_* environment variable whose value cannot be used."""
+
+
 def apply_defaults(config: MutableMapping[str, Any]) -> None:
     """Fill in every setting the host application has not set itself."""
     for setting in SETTINGS:
@@ -168,5 +172,5 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
             try:
                 values[setting.key] = setting.parse(raw)
             except ValueError as exc:
-                raise RuntimeError(f"{setting.key}={raw!r} is not valid: {exc}") from exc
+                raise InvalidSetting(f"{setting.key}={raw!r} is not valid: {exc}") from exc
     return values
