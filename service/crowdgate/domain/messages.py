@@ -150,11 +150,7 @@ def run_message_job(run: jobs.JobRun) -> None:
     while True:
         _send_pending(run, client, subject, body)
         if run.helping:
-            # jobs.finish writes a helper's counts too, maybe after the owner's: they
-            # must be the whole job's final ones, so the helper waits for the rest.
-            _wait_for_others(run)
-            _tally(run)
-            return
+            return  # the owner keeps the tally and ends the job
         _wait_for_others(run)
         with run.db.read() as session:
             # A helper that had to put a batch back leaves it for the owner to send.
