@@ -68,14 +68,14 @@ def posting(**changes: Any) -> PostingRequest:
 # --- building the client ---------------------------------------------------------------
 
 
-def test_connect_uses_adaptive_retries_timeouts_and_mode_endpoints() -> None:
+def test_connect_uses_standard_retries_timeouts_and_mode_endpoints() -> None:
     mturk = get_platform("mturk")
     live = mturk.connect("live", PlatformSettings(max_attempts=7, timeout=12.5))
     assert isinstance(live, MTurkClient)
     meta = live.client.meta
     assert meta.endpoint_url == "https://mturk-requester.us-east-1.amazonaws.com"
     assert meta.region_name == "us-east-1"
-    assert meta.config.retries == {"mode": "adaptive", "total_max_attempts": 7}
+    assert meta.config.retries == {"mode": "standard", "total_max_attempts": 7}
     assert meta.config.connect_timeout == 12.5
     assert meta.config.read_timeout == 12.5
     sandbox = mturk.connect("sandbox", PlatformSettings())

@@ -107,7 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
         "CROWDGATE_MTURK_MAX_ATTEMPTS",
         5,
         int,
-        "Attempts per MTurk call (botocore's adaptive retries) before it counts as unavailable.",
+        "Attempts per MTurk call (botocore's standard retries) before it counts as unavailable.",
     ),
     Setting(
         "CROWDGATE_MTURK_RATE_LIMIT",

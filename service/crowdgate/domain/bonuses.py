@@ -231,7 +231,9 @@ def _send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExec
         if not run.helping:
             _tally(run)
             run.save_progress()
-        if unclear:
+        # Back off while the platform answers few calls, not for the odd lost answer:
+        # those rows are retried in a later batch anyway.
+        if len(unclear) * 2 >= len(rows):
             unclear_batches += 1
             time.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (unclear_batches - 1)))
         else:

@@ -1,12 +1,15 @@
 """Amazon Mechanical Turk, through boto3: the only module that builds an MTurk client.
 
-Retries are botocore's (adaptive mode: backoff plus client-side rate limiting on
-throttling), so each call here is one logical call. What a retry could do twice is
-made safe: HITs, bonuses and extra assignments carry a UniqueRequestToken (a repeat
-answers "already done" and counts as success), approving or rejecting checks the
-assignment's state when MTurk refuses, and NotifyWorkers, which has no token, is
-never retried after a 5xx or a lost answer (throttling is still retried: a
-throttled request was never carried out).
+Retries are botocore's (standard mode: exponential backoff with jitter on throttling,
+5xx and dropped connections), so each call here is one logical call. Not adaptive
+mode: its client-side limiter, shared by every job in the process, slows all calls to
+a crawl after a few throttles; CROWDGATE_MTURK_RATE_LIMIT paces calls instead.
+
+What a retry could do twice is made safe: HITs, bonuses and extra assignments carry
+a UniqueRequestToken (a repeat answers "already done" and counts as success),
+approving or rejecting checks the assignment's state when MTurk refuses, and
+NotifyWorkers, which has no token, is never retried after a 5xx or a lost answer
+(throttling is still retried: a throttled request was never carried out).
 """
 
 from __future__ import annotations
@@ -122,7 +125,9 @@ class MTurk(Platform):
                 config=Config(
                     # total_max_attempts counts the first try; botocore's max_attempts
                     # would not, and CROWDGATE_MTURK_MAX_ATTEMPTS means every attempt.
-                    retries={"mode": "adaptive", "total_max_attempts": settings.max_attempts},
+                    retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+                    # a bonus job sends up to CROWDGATE_BONUS_CONCURRENCY (64) calls at once
+                    max_pool_connections=64,
                     connect_timeout=settings.timeout,
                     read_timeout=settings.timeout,
                 ),

@@ -46,6 +46,9 @@ class Faults:
         self.committed: Counter[str] = Counter()
         #: Faults injected, per kind.
         self.injected: Counter[str] = Counter()
+        #: Calls received per operation and UniqueRequestToken, faulted or not: a token
+        #: seen twice is a request its client sent twice.
+        self.token_calls: dict[str, Counter[str]] = {}
 
     def configure(
         self,
@@ -95,11 +98,15 @@ class Faults:
             self.calls.clear()
             self.committed.clear()
             self.injected.clear()
+            self.token_calls.clear()
 
-    def decide(self, operation: str) -> tuple[str | None, float]:
-        """Count a call and choose its fault (or None) and the latency to add, in seconds."""
+    def decide(self, operation: str, token: str | None = None) -> tuple[str | None, float]:
+        """Count a call (and its token) and choose its fault (or None) and the latency to
+        add, in seconds."""
         with self._lock:
             self.calls[operation] += 1
+            if token is not None:
+                self.token_calls.setdefault(operation, Counter())[token] += 1
             latency = self.settings.latency_ms / 1000
             queue = self._scheduled.get(operation)
             if queue:

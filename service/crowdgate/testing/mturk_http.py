@@ -102,7 +102,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _operation(self, operation: str, params: Params) -> None:
         emulator = self.server.emulator
-        fault, latency = emulator.faults.decide(operation)
+        token = params.raw("UniqueRequestToken")
+        fault, latency = emulator.faults.decide(
+            operation, token if isinstance(token, str) else None
+        )
         if latency:
             time.sleep(latency)
         if fault == THROTTLE:
