@@ -11,10 +11,6 @@ killed runner had not learnt.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,6 +26,7 @@ from crowdgate.testing import MTurkEmulator
 from sqlalchemy import func, select
 
 from tests.http import ApiClient
+from tests.served import Served
 from tests.test_bonus_jobs import (
     assert_paid_once_each,
     emulator_paid,
@@ -40,56 +37,6 @@ from tests.test_bonus_jobs import (
 )
 
 COUNT = 2000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Served:
-    """`crowdgate serve` in its own process group (so SIGKILL reaches every process),
-    running jobs in its own runner thread; its output goes to a file."""
-
-    def __init__(self, db_url: str, env: dict[str, str], cwd: Path) -> None:
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = cwd / f"serve-{port}.log"
-        # On PostgreSQL serve runs jobs only when asked to; on SQLite it always does.
-        worker = ["--worker"] if db_url.startswith("postgresql") else []
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "crowdgate.cli", "serve", "--port", str(port), *worker],
-                cwd=cwd,
-                env={**env, "CROWDGATE_DATABASE_URL": db_url},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with ApiClient(self.url) as probe:
-                    probe.get("/health", timeout=2)
-                return
-            except OSError:
-                assert self.process.poll() is None, self.log.read_text()
-                assert time.monotonic() < deadline, self.log.read_text()
-                time.sleep(0.1)
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -108,7 +55,7 @@ def servers(db_url: str, mturk_env: str, tmp_path: Path) -> Iterator[Callable[[]
     started: list[Served] = []
 
     def start() -> Served:
-        started.append(Served(db_url, env, tmp_path))
+        started.append(Served(db_url, env, tmp_path, worker=db_url.startswith("postgresql")))
         return started[-1]
 
     yield start

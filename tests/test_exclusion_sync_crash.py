@@ -8,10 +8,6 @@ so the kill takes the job down mid-call, exactly as a crash or an OOM kill would
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,48 +22,10 @@ from crowdgate.models import JobItem
 from crowdgate.testing import MTurkEmulator
 from sqlalchemy import func, select
 
+from tests.served import Served
+
 WORKERS = [f"A{n:013d}" for n in range(400)]
 ACTION = "AssociateQualificationWithWorker"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServeProcess:
-    """`crowdgate serve` in its own process group, so SIGKILL reaches every process."""
-
-    def __init__(self, db_url: str, env: dict[str, str], cwd: Any) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/api/v1"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "crowdgate.cli", "serve", "--port", str(self.port)],
-            cwd=cwd,
-            env={**env, "CROWDGATE_DATABASE_URL": db_url},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{self.url}/health", timeout=2)
-                return
-            except requests.ConnectionError:
-                assert self.process.poll() is None, "crowdgate serve exited"
-                assert time.monotonic() < deadline, "crowdgate serve did not start"
-                time.sleep(0.1)
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -87,10 +45,10 @@ def serve_env(mturk_env: str) -> dict[str, str]:
 
 @pytest.fixture
 def servers(db_url: str, serve_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
-    started: list[ServeProcess] = []
+    started: list[Served] = []
 
-    def start() -> ServeProcess:
-        server = ServeProcess(db_url, serve_env, tmp_path)
+    def start() -> Served:
+        server = Served(db_url, serve_env, tmp_path)
         started.append(server)
         return server
 
@@ -110,14 +68,14 @@ def test_sigkill_mid_sync_then_restart_grants_no_one_twice(
         mturk_emulator.seed_workers(WORKERS)
         first = servers()
         group = requests.put(
-            f"{first.url}/exclusions/record",
+            f"{first.api}/exclusions/record",
             json={"mturk_qualification_name": "record", "mode": "sandbox"},
             headers=headers,
             timeout=30,
         ).json()
         type_id = group["binding"]["qualification_type_id"]
         added = requests.post(
-            f"{first.url}/exclusions/record/members",
+            f"{first.api}/exclusions/record/members",
             json={"add_worker_ids": WORKERS},
             headers=headers,
             timeout=30,
@@ -132,7 +90,7 @@ def test_sigkill_mid_sync_then_restart_grants_no_one_twice(
             try:
                 answers.append(
                     requests.post(
-                        f"{first.url}/exclusions/record/sync",
+                        f"{first.api}/exclusions/record/sync",
                         json={"dry_run": False},
                         headers=headers,
                         timeout=120,
@@ -162,7 +120,7 @@ def test_sigkill_mid_sync_then_restart_grants_no_one_twice(
         mturk_emulator.faults.configure(latency_ms=0)
         second = servers()
         response = requests.post(
-            f"{second.url}/exclusions/record/sync",
+            f"{second.api}/exclusions/record/sync",
             json={"dry_run": False},
             headers=headers,
             timeout=120,

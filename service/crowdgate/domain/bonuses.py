@@ -41,8 +41,6 @@ BATCH = 200
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 10.0
-#: How often the owner looks whether rows other runners are sending have settled.
-WAIT_SECONDS = 0.2
 
 
 def token(row_id: int) -> str:
@@ -165,7 +163,7 @@ def run_bonus_job(run: jobs.JobRun) -> None:
             _tally(run)
             run.save_progress()
             cancelled = _send_claimed(run, client, pool)
-            _wait_for_others(run)
+            job_items.wait_for_others(run, Bonus)
             # Another runner may have put rows back (to retry them) and stopped.
             if cancelled or not (_abandoned_rows(run) or _claimable_left(run)):
                 break
@@ -265,18 +263,6 @@ def _abandoned_rows(run: jobs.JobRun) -> list[Row]:
                 .order_by(Bonus.id)
             )
         ]
-
-
-def _wait_for_others(run: jobs.JobRun) -> None:
-    """Until the rows other live runners are sending have settled."""
-    while True:
-        with run.db.read() as session:
-            busy = job_items.in_flight_elsewhere(
-                session, Bonus, run.job_id, runner=run.runner, fresh_after=run.stale_before()
-            )
-        if not busy:
-            return
-        time.sleep(WAIT_SECONDS)
 
 
 def _settle_abandoned(run: jobs.JobRun, client: PlatformClient) -> None:

@@ -10,6 +10,7 @@ never wait on each other; on SQLite the write lock serialises the claims. A row 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,11 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from crowdgate.domain.jobs import JobRun
+
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+#: How often a job's owner looks whether the rows other runners are sending have settled.
+WAIT_SECONDS = 0.2
 
 
 def claim_batch(
@@ -95,6 +100,19 @@ def in_flight_elsewhere(
         )
         or 0
     )
+
+
+def wait_for_others(run: JobRun, table: Any) -> None:
+    """Return once no other live runner is sending rows of ``run``'s job, so that the
+    owner's tally is final (a runner that died is waited for until its rows go stale)."""
+    while True:
+        with run.db.read() as session:
+            busy = in_flight_elsewhere(
+                session, table, run.job_id, runner=run.runner, fresh_after=run.stale_before()
+            )
+        if not busy:
+            return
+        time.sleep(WAIT_SECONDS)
 
 
 def abandoned(table: Any, job_id: str, *, stale_before: datetime) -> Any:

@@ -40,8 +40,6 @@ BATCH = 100
 #: Calls in a row the platform may refuse outright (nothing sent) before the job stops.
 ROUNDS = 5
 BACKOFF_SECONDS = 0.2
-#: How often the job's owner looks whether other runners' batches have settled.
-POLL_SECONDS = 0.2
 #: The platform's word for a per-worker failure, in crowdgate's outcomes.
 FAILURE_CODES = {"SoftFailure": SOFT_FAILURE, "HardFailure": HARD_FAILURE}
 #: The start of a result's problem when the platform did not send to that worker at all.
@@ -300,21 +298,9 @@ def _settle_abandoned(run: jobs.JobRun) -> int:
 
 
 def _wait_for_others(run: jobs.JobRun) -> None:
-    """Wait while other runners still send batches of this job, so the tally is final."""
-    while True:
-        with run.db.read() as session:
-            busy = job_items.in_flight_elsewhere(
-                session,
-                MessageRecipient,
-                run.job_id,
-                runner=run.runner,
-                fresh_after=run.stale_before(),
-            )
-        if not busy:
-            # A runner that stopped while the owner waited leaves stale rows behind.
-            _settle_abandoned(run)
-            return
-        time.sleep(POLL_SECONDS)
+    job_items.wait_for_others(run, MessageRecipient)
+    # A runner that stopped while the owner waited leaves stale rows behind.
+    _settle_abandoned(run)
 
 
 def _tally(run: jobs.JobRun) -> None:

@@ -1,0 +1,66 @@
+"""A real `crowdgate serve` process group for tests that kill it mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.http import ApiClient
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Served:
+    """`crowdgate serve` in its own process group (so SIGKILL reaches every process),
+    running jobs in its own runner thread; its output goes to a file."""
+
+    def __init__(
+        self, db_url: str, env: dict[str, str], cwd: Path, *, worker: bool = False
+    ) -> None:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.api = f"{self.url}/api/v1"
+        self.log = cwd / f"serve-{port}.log"
+        # On SQLite serve always runs jobs itself; elsewhere only with --worker.
+        options = ["--worker"] if worker else []
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "crowdgate.cli", "serve", "--port", str(port), *options],
+                cwd=cwd,
+                env={**env, "CROWDGATE_DATABASE_URL": db_url},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with ApiClient(self.url) as probe:
+                    probe.get("/health", timeout=2)
+                return
+            except OSError:
+                assert self.process.poll() is None, self.log.read_text()
+                assert time.monotonic() < deadline, self.log.read_text()
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
