@@ -29,6 +29,9 @@ MAX_BODY = 10 * 1024 * 1024
 
 class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections that arrive together (each
+    # then waits a second for its SYN to be resent): a client with many threads does that.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: MTurkEmulator) -> None:
         self.emulator = emulator
