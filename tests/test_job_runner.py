@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from crowdgate.models import Job, Study
 from crowdgate.serve import app_runner
 from sqlalchemy import select
 
-from tests.test_exclusion_sync_crash import ServeProcess
+from tests.served import Served
 
 
 @pytest.fixture
@@ -218,23 +217,23 @@ def test_serve_on_sqlite_runs_queued_jobs_in_the_background(
     db_url, worker_env, mturk_emulator, tmp_path
 ):
     hit = mturk_emulator.seed_hit(assignments=3)
-    served = ServeProcess(db_url, worker_env, tmp_path)
+    served = Served(db_url, worker_env, tmp_path)
     db = Database(db_url)
     try:
         with db.write() as session:
             key = create_admin_key(session, name="tests", now=datetime.now(UTC))
         headers = {"Authorization": f"Bearer {key}"}
         study = requests.post(
-            f"{served.url}/studies",
+            f"{served.api}/studies",
             json={"slug": "bg", "platform": "mturk", "hit_ids": [hit.hit_id]},
             headers=headers,
             timeout=30,
         )
         assert study.status_code == 201, study.text
-        started = requests.post(f"{served.url}/studies/bg/sync", headers=headers, timeout=30)
+        started = requests.post(f"{served.api}/studies/bg/sync", headers=headers, timeout=30)
         assert started.status_code == 202, started.text
         assert started.json()["state"] in ("queued", "running", "succeeded")
-        job_url = f"{served.url}/jobs/{started.json()['job_id']}"
+        job_url = f"{served.api}/jobs/{started.json()['job_id']}"
         deadline = time.monotonic() + 30
         while (job := requests.get(job_url, headers=headers, timeout=30).json())["state"] != (
             "succeeded"
@@ -269,42 +268,6 @@ def test_a_job_of_an_unknown_kind_fails_instead_of_staying_queued(db):
     assert (job.state, job.error_code) == ("failed", "unknown_job_kind")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(db_url: str, env: dict[str, str], cwd: Path, *args: str) -> tuple[Any, str]:
-    port = _free_port()
-    log = (cwd / f"serve-{port}.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crowdgate.cli", "serve", "--port", str(port), *args],
-        cwd=cwd,
-        env={**env, "CROWDGATE_DATABASE_URL": db_url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}/api/v1"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{url}/health", timeout=2)
-            return process, url
-        except requests.ConnectionError:
-            assert process.poll() is None, "crowdgate serve exited"
-            assert time.monotonic() < deadline, "crowdgate serve did not start"
-            time.sleep(0.1)
-
-
-def _stop(process: Any) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-
-
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_serve_on_postgresql_runs_jobs_only_with_worker(
     db_url, worker_env, mturk_emulator, tmp_path
@@ -315,7 +278,8 @@ def test_serve_on_postgresql_runs_jobs_only_with_worker(
         with db.write() as session:
             key = create_admin_key(session, name="tests", now=datetime.now(UTC))
         headers = {"Authorization": f"Bearer {key}"}
-        plain, url = _serve(db_url, worker_env, tmp_path)
+        plain = Served(db_url, worker_env, tmp_path)
+        url = plain.api
         try:
             study = requests.post(
                 f"{url}/studies",
@@ -330,17 +294,17 @@ def test_serve_on_postgresql_runs_jobs_only_with_worker(
             time.sleep(1.5)
             assert read_job(db, job_id).state == "queued"
         finally:
-            _stop(plain)
-        assert "run `crowdgate worker`" in next(tmp_path.glob("serve-*.log")).read_text()
+            plain.stop()
+        assert "run `crowdgate worker`" in plain.log.read_text()
 
-        with_worker, url = _serve(db_url, worker_env, tmp_path, "--worker")
+        with_worker = Served(db_url, worker_env, tmp_path, worker=True)
         try:
             deadline = time.monotonic() + 30
             while read_job(db, job_id).state != "succeeded":
                 assert time.monotonic() < deadline, read_job(db, job_id).state
                 time.sleep(0.05)
         finally:
-            _stop(with_worker)
+            with_worker.stop()
         assert read_job(db, job_id).counts["added"] == 2
     finally:
         db.dispose()
