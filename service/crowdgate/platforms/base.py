@@ -78,6 +78,11 @@ class Platform:
         take, before anyone is sent it; NotSupported if it cannot message workers."""
         raise NotSupported(f"Studies on {self.name!r} cannot message workers through crowdgate.")
 
+    def completion_url(self, completion_code: str) -> str | None:
+        """Where a participant who finished goes to report ``completion_code`` (the
+        platform's code for the study), when the platform has such a page."""
+        return None
+
     def worker_url(self, mode: str, posting: Posting) -> str | None:
         """Where workers find ``posting``, when the platform has such a page."""
         return None
