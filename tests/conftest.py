@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from tests.http import ApiClient
 
-pytest_plugins = ["tests.mturk_fixtures"]
+pytest_plugins = ["tests.mturk_fixtures", "tests.prolific_fixtures"]
 
 PG_ENV = "CROWDGATE_TEST_DATABASE_URL"
 

@@ -12,6 +12,7 @@ from crowdgate.commands.messages import message_group
 from crowdgate.commands.mturk import mturk_group
 from crowdgate.commands.mturk_emulator import mturk_emulator_command
 from crowdgate.commands.participants import participants_group
+from crowdgate.commands.prolific_emulator import prolific_emulator_command
 from crowdgate.commands.qualifications import qualifications_group
 from crowdgate.commands.studies import studies_group
 
@@ -26,6 +27,7 @@ GROUPS: tuple[click.Command, ...] = (
     qualifications_group,
     exclusions_group,
     mturk_emulator_command,
+    prolific_emulator_command,
 )
 
 __all__ = ["GROUPS"]

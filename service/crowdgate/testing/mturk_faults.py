@@ -1,4 +1,4 @@
-"""Faults the MTurk emulator injects on purpose, decided by a seeded random generator.
+"""Faults an emulator (MTurk's, Prolific's) injects on purpose, drawn from a seeded generator.
 
 Each call draws from ``random.Random(seed)`` in the order calls arrive, so a
 single-threaded test sees the same faults on every run.
