@@ -135,10 +135,15 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
         code_answer_field: str | None = None,
         exclusion_groups: Iterable[str] | None = None,
         include_groups: Iterable[str] | None = None,
+        platform_completion_code: str | None = None,
+        completion_redirect_url: str | None = None,
     ) -> CreatedStudy:
         """Create a study; what is not given takes the service's default.
 
         The answer's ``survey_key`` is shown this once: keep it for the survey pages.
+        ``platform_completion_code`` (Prolific's study completion code) and
+        ``completion_redirect_url`` (a URL template with optional ``{completion_code}``,
+        ``{worker_id}`` and ``{study}``) decide where ``complete`` sends participants.
         """
         body = {
             "slug": slug,
@@ -154,6 +159,8 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
                 code_answer_field=code_answer_field,
                 exclusion_groups=exclusion_groups,
                 include_groups=include_groups,
+                platform_completion_code=platform_completion_code,
+                completion_redirect_url=completion_redirect_url,
             ),
         }
         response = self._transport.request("POST", STUDIES, json=body)
@@ -180,11 +187,14 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
         code_answer_field: str | None = None,
         exclusion_groups: Iterable[str] | None = None,
         include_groups: Iterable[str] | None = None,
+        platform_completion_code: str | None = None,
+        completion_redirect_url: str | None = None,
     ) -> Study:
         """Change the fields given (None leaves a field as it is); returns the study.
 
         ``conditions``, ``hit_ids`` and the group lists each replace the whole list (an
-        empty list clears it). The service refuses (ConflictError)
+        empty list clears it); an empty ``platform_completion_code`` or
+        ``completion_redirect_url`` clears it. The service refuses (ConflictError)
         to change the platform once participants have started, or to drop a
         condition participants hold.
         """
@@ -200,6 +210,8 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
             code_answer_field=code_answer_field,
             exclusion_groups=exclusion_groups,
             include_groups=include_groups,
+            platform_completion_code=platform_completion_code,
+            completion_redirect_url=completion_redirect_url,
         )
         response = self._transport.request("PATCH", expand(STUDY, slug=slug), json=changes)
         return Study.from_json(json_object(response))
@@ -335,8 +347,13 @@ def _study_fields(
     code_answer_field: str | None = None,
     exclusion_groups: Iterable[str] | None = None,
     include_groups: Iterable[str] | None = None,
+    platform_completion_code: str | None = None,
+    completion_redirect_url: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON of the study fields given; None means "not given", never null."""
+    """The JSON of the study fields given; None means "not given", never null.
+
+    The optional texts (completion code, redirect URL) are cleared by "", sent as null.
+    """
     fields: dict[str, Any] = {
         "title": title,
         "platform": platform,
@@ -361,7 +378,14 @@ def _study_fields(
             # A lone string would otherwise be sent as a list of its characters.
             raise TypeError("allowed_origins is a list of origins, e.g. ['https://example.org']")
         fields["allowed_origins"] = list(allowed_origins)
-    return {name: value for name, value in fields.items() if value is not None}
+    given = {name: value for name, value in fields.items() if value is not None}
+    for name, text in (
+        ("platform_completion_code", platform_completion_code),
+        ("completion_redirect_url", completion_redirect_url),
+    ):
+        if text is not None:
+            given[name] = text or None
+    return given
 
 
 def _conditions_json(conditions: Conditions) -> list[dict[str, Any]]:

@@ -109,6 +109,11 @@ class Study:
     include_groups: tuple[str, ...] = ()
     #: Groups the study's participants join (set on each group's ``record_studies``).
     recorded_in: tuple[str, ...] = ()
+    #: The completion code the platform expects (Prolific's study completion code).
+    platform_completion_code: str | None = None
+    #: Where ``complete`` sends participants: a URL template with optional
+    #: ``{completion_code}``, ``{worker_id}`` and ``{study}`` placeholders.
+    completion_redirect_url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -130,6 +135,8 @@ class Study:
             "exclusion_groups": tuple(data.get("exclusion_groups") or ()),
             "include_groups": tuple(data.get("include_groups") or ()),
             "recorded_in": tuple(data.get("recorded_in") or ()),
+            "platform_completion_code": data.get("platform_completion_code"),
+            "completion_redirect_url": data.get("completion_redirect_url"),
         }
 
     @classmethod
@@ -292,12 +299,14 @@ class StartResult:
 
 @dataclass(frozen=True, kw_only=True)
 class CompletionResult:
-    """What complete answers: the participant's completion code (the same on every call)."""
+    """What complete answers: the participant's completion code (the same on every call)
+    and ``redirect_url``, where the page sends the participant (None: nowhere set)."""
 
     worker_id: str
     status: str
     condition: str | None
     completion_code: str
+    redirect_url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -307,6 +316,7 @@ class CompletionResult:
             status=data["status"],
             condition=data.get("condition"),
             completion_code=data["completion_code"],
+            redirect_url=data.get("redirect_url"),
             extra=_extra(cls, data),
         )
 

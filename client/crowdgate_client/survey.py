@@ -56,9 +56,21 @@ def start(
     assignment_id: str | None = None,
     hit_id: str | None = None,
     session_id: str | None = None,
+    study_id: str | None = None,
+    submission_id: str | None = None,
 ) -> StartResult:
-    """Start or resume a worker; the service assigns a condition on the first start."""
-    body = _given(assignment_id=assignment_id, hit_id=hit_id, session_id=session_id)
+    """Start or resume a worker; the service assigns a condition on the first start.
+
+    ``study_id`` and ``submission_id`` are Prolific's STUDY_ID and SESSION_ID, sent under
+    those names: the service takes them as ``hit_id`` and ``assignment_id``.
+    """
+    body = _given(
+        assignment_id=assignment_id,
+        hit_id=hit_id,
+        session_id=session_id,
+        STUDY_ID=study_id,
+        SESSION_ID=submission_id,
+    )
     response = transport.request("POST", expand(START, slug=slug, worker_id=worker_id), json=body)
     return StartResult.from_json(json_object(response))
 
@@ -157,12 +169,16 @@ class SurveyClient(Closing):
         assignment_id: str | None = None,
         hit_id: str | None = None,
         session_id: str | None = None,
+        study_id: str | None = None,
+        submission_id: str | None = None,
     ) -> StartResult:
         """Start or resume ``worker_id``; the answer says their condition and attempt.
 
         Starting again (a reload) resumes with ``resumed=True``; a worker who already
         took part, on a new assignment, gets ConflictError (``already_participated``)
-        unless the study allows repeats.
+        unless the study allows repeats. On Prolific, pass the URL's STUDY_ID as
+        ``study_id`` and SESSION_ID as ``submission_id`` (``session_id`` is crowdgate's
+        own, unrelated field).
         """
         return start(
             self._transport,
@@ -171,6 +187,8 @@ class SurveyClient(Closing):
             assignment_id=assignment_id,
             hit_id=hit_id,
             session_id=session_id,
+            study_id=study_id,
+            submission_id=submission_id,
         )
 
     @covers(f"GET {STATE}")

@@ -114,6 +114,12 @@ class Study(Base):
     bonus_cap_per_worker: Mapped[Decimal | None] = mapped_column(MoneyType(), nullable=True)
     #: The most the study may pay in bonuses altogether, fees excluded (None: no budget).
     bonus_budget: Mapped[Decimal | None] = mapped_column(MoneyType(), nullable=True)
+    #: The code the platform expects a finished participant to report (Prolific's
+    #: study completion code); None when the platform needs none.
+    platform_completion_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Where a finished participant is sent: a URL template with optional
+    #: {completion_code}, {worker_id} and {study} placeholders (None: the platform's page).
+    completion_redirect_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -15,7 +15,8 @@ from crowdgate.api.auth import survey_study
 from crowdgate.api.context import load, now, refuse_nul, state, survey_values
 from crowdgate.api.cors import check_origin
 from crowdgate.api.models import json_schema, model, query_params
-from crowdgate.domain import participants
+from crowdgate.domain import participants, studies
+from crowdgate.errors import ValidationFailed
 from crowdgate.schemas.common import ErrorSchema
 from crowdgate.schemas.participants import (
     CompleteResultSchema,
@@ -61,6 +62,15 @@ def _errors(*extra: tuple[int, str]) -> Any:
 
 def _start(slug: str, worker_id: str, *, with_body: bool) -> dict[str, Any]:
     args = load(START_ARGS, survey_values(with_body=with_body))
+    prolific_pid = args.pop("PROLIFIC_PID", None)
+    if prolific_pid is not None and prolific_pid != worker_id:
+        # A page that put the wrong id in the path would otherwise record someone else.
+        problem = f"is {prolific_pid!r} but the path names worker {worker_id!r}"
+        raise ValidationFailed(
+            f"PROLIFIC_PID {problem}.",
+            code="worker_id_mismatch",
+            fields={"PROLIFIC_PID": [problem]},
+        )
     with state().db.write() as session:
         study, caller = survey_study(session, slug)
         check_origin(study)
@@ -162,10 +172,14 @@ class Complete(Resource):
     @ns.doc(security=SECURITY)
     @ns.response(200, "Completed; calling again returns the same code", complete_model)
     def post(self, slug: str, worker_id: str) -> dict[str, Any]:
-        """Mark the participant complete and return their completion code."""
+        """Mark the participant complete; return their completion code and where to send them."""
         load(EMPTY, survey_values(with_body=True))
         with state().db.write() as session:
             study, _ = survey_study(session, slug)
             check_origin(study)
             participant = participants.complete(session, study, worker_id, now=now())
-            return COMPLETE_RESULT.dump(_columns(participant))
+            assert participant.completion_code is not None
+            redirect_url = studies.completion_redirect(
+                study, worker_id, participant.completion_code
+            )
+            return COMPLETE_RESULT.dump({**_columns(participant), "redirect_url": redirect_url})

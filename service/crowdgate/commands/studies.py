@@ -88,6 +88,18 @@ def study_options(command: Any) -> Any:
             "--code-answer-field",
             help="The HIT's answer field holding the code workers type (default surveycode).",
         ),
+        click.option(
+            "--platform-completion-code",
+            metavar="CODE",
+            help="The completion code the platform expects (Prolific's study completion "
+            "code); complete sends participants to the platform's page with it. '' clears it.",
+        ),
+        click.option(
+            "--completion-redirect-url",
+            metavar="URL",
+            help="Where complete sends participants instead: an https URL with optional "
+            "{completion_code}, {worker_id} and {study} placeholders. '' clears it.",
+        ),
     )
     for option in reversed(options):
         command = option(command)
@@ -120,6 +132,8 @@ def _show(study: Study, as_json: bool) -> None:
         ("excluded by", ", ".join(study.exclusion_groups) or "-"),
         ("requires", ", ".join(study.include_groups) or "-"),
         ("recorded in", ", ".join(study.recorded_in) or "-"),
+        ("platform completion code", study.platform_completion_code or "-"),
+        ("completion redirect URL", study.completion_redirect_url or "-"),
         ("created", study.created_at),
         ("updated", study.updated_at),
     ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from string import Formatter
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -14,8 +16,48 @@ from crowdgate.domain.exclusion_groups import STUDY_FIELDS, set_study_groups
 from crowdgate.domain.keys import hash_key, new_survey_key
 from crowdgate.errors import Conflict, NotFound
 from crowdgate.models import Participant, Study
+from crowdgate.platforms import get_platform
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")
+#: Platforms' completion codes are short visible ASCII (Prolific's are like "C1A2B3C4").
+COMPLETION_CODE_PATTERN = re.compile(r"[!-~]{1,64}\Z")
+#: What a completion_redirect_url may put in its URL, each URL-encoded.
+REDIRECT_PLACEHOLDERS = ("completion_code", "worker_id", "study")
+
+
+def redirect_template_problem(template: str) -> str | None:
+    """What is wrong with a completion_redirect_url template, in words, or None."""
+    try:
+        parts = list(Formatter().parse(template))
+    except ValueError as exc:
+        return f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in REDIRECT_PLACEHOLDERS or spec or conversion:
+            return f"has an unknown placeholder {{{name}}}; use " + ", ".join(
+                f"{{{known}}}" for known in REDIRECT_PLACEHOLDERS
+            )
+    literal = "".join(text for text, *_ in parts)
+    split = urlsplit(literal)
+    if split.scheme.lower() not in ("https", "http") or not split.netloc:
+        return "must be an https:// or http:// URL with a host"
+    if any(c.isspace() for c in template):
+        return "must not contain spaces; URL-encode them"
+    return None
+
+
+def completion_redirect(study: Study, worker_id: str, completion_code: str) -> str | None:
+    """Where a participant who finished the study is sent: the study's own URL template
+    filled in, else the platform's page for the study's completion code, else None."""
+    if study.completion_redirect_url:
+        values = {"completion_code": completion_code, "worker_id": worker_id, "study": study.slug}
+        return study.completion_redirect_url.format(
+            **{name: quote(value, safe="") for name, value in values.items()}
+        )
+    if study.platform_completion_code:
+        return get_platform(study.platform).completion_url(study.platform_completion_code)
+    return None
 
 
 def get_study(session: Session, slug: str, *, for_update: bool = False) -> Study:
@@ -68,6 +110,8 @@ def create_study(
         code_answer_field=values.get("code_answer_field", "surveycode"),
         bonus_cap_per_worker=values.get("bonus_cap_per_worker"),
         bonus_budget=values.get("bonus_budget"),
+        platform_completion_code=values.get("platform_completion_code"),
+        completion_redirect_url=values.get("completion_redirect_url"),
         survey_key_hash=hash_key(key),
         created_at=now,
         updated_at=now,

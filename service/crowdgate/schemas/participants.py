@@ -2,17 +2,59 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from crowdgate.domain import statuses
 
 ID = validate.Length(min=1, max=128)
 
 
+#: Prolific's URL parameters by the crowdgate field each stands for, so a survey can pass
+#: on the parameters Prolific adds to its URL without renaming them.
+PROLIFIC_NAMES = {"STUDY_ID": "hit_id", "SESSION_ID": "assignment_id"}
+
+
 class StartArgsSchema(Schema):
-    assignment_id = fields.String(validate=ID, load_default=None)
-    hit_id = fields.String(validate=ID, load_default=None)
+    assignment_id = fields.String(
+        validate=ID,
+        load_default=None,
+        metadata={"description": "the assignment or submission id; Prolific's SESSION_ID"},
+    )
+    hit_id = fields.String(
+        validate=ID,
+        load_default=None,
+        metadata={"description": "the HIT or study id on the platform; Prolific's STUDY_ID"},
+    )
     session_id = fields.String(validate=ID, load_default=None)
+    STUDY_ID = fields.String(
+        validate=ID, load_default=None, metadata={"description": "Prolific's name for hit_id"}
+    )
+    SESSION_ID = fields.String(
+        validate=ID,
+        load_default=None,
+        metadata={"description": "Prolific's name for assignment_id"},
+    )
+    PROLIFIC_PID = fields.String(
+        validate=ID,
+        load_default=None,
+        metadata={"description": "Prolific's participant id; when given, must be the path's"},
+    )
+
+    @validates_schema
+    def _same_values(self, data: dict[str, Any], **_: Any) -> None:
+        for prolific, own in PROLIFIC_NAMES.items():
+            if data.get(prolific) and data.get(own) and data[prolific] != data[own]:
+                message = f"{prolific} and {own} name the same id and differ"
+                raise ValidationError({prolific: [message], own: [message]})
+
+    @post_load
+    def _own_names(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        for prolific, own in PROLIFIC_NAMES.items():
+            value = data.pop(prolific, None)
+            data[own] = data.get(own) or value
+        return data
 
 
 class StartResultSchema(Schema):
@@ -35,6 +77,13 @@ class CompleteResultSchema(Schema):
     status = fields.String()
     condition = fields.String(allow_none=True)
     completion_code = fields.String()
+    redirect_url = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "where the page sends the participant now: the study's "
+            "completion_redirect_url, or the platform's completion page; null for neither"
+        },
+    )
 
 
 class StateSchema(Schema):

@@ -7,7 +7,11 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from crowdgate.domain.exclusion_groups import NAME_PATTERN
-from crowdgate.domain.studies import SLUG_PATTERN
+from crowdgate.domain.studies import (
+    COMPLETION_CODE_PATTERN,
+    SLUG_PATTERN,
+    redirect_template_problem,
+)
 from crowdgate.platforms import PLATFORM_NAMES
 from crowdgate.schemas.money import Money
 
@@ -31,6 +35,17 @@ GROUP_NAME = validate.Regexp(
 ORIGIN = validate.Regexp(
     r"^(\*|https?://[^/\s]+)\Z", error="an origin is scheme://host[:port] with no path, or *"
 )
+
+PLATFORM_CODE = validate.Regexp(
+    COMPLETION_CODE_PATTERN,
+    error="a completion code is 1 to 64 visible ASCII characters, without spaces",
+)
+
+
+def _redirect_template(value: str) -> None:
+    problem = redirect_template_problem(value)
+    if problem:
+        raise ValidationError(f"the URL {problem}")
 
 
 class ConditionSchema(Schema):
@@ -92,6 +107,25 @@ class StudyFieldsSchema(Schema):
         },
     )
 
+    platform_completion_code = fields.String(
+        allow_none=True,
+        validate=PLATFORM_CODE,
+        metadata={
+            "description": "the completion code the platform expects (Prolific's study "
+            "completion code); with no completion_redirect_url, /complete sends participants "
+            "to the platform's completion page with it; null for none"
+        },
+    )
+    completion_redirect_url = fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=2000), _redirect_template],
+        metadata={
+            "description": "where /complete sends participants: an https or http URL, with "
+            "optional {completion_code}, {worker_id} and {study} placeholders filled in "
+            "URL-encoded; null to use the platform's completion page"
+        },
+    )
+
     @validates_schema
     def _unique_conditions(self, data: dict[str, Any], **_: Any) -> None:
         names = [c["name"] for c in data.get("conditions", [])]
@@ -135,6 +169,8 @@ class StudySchema(Schema):
     include_groups = fields.List(fields.String())
     bonus_cap_per_worker = Money(allow_none=True)
     bonus_budget = Money(allow_none=True)
+    platform_completion_code = fields.String(allow_none=True)
+    completion_redirect_url = fields.String(allow_none=True)
     recorded_in = fields.List(
         fields.String(),
         metadata={"description": "groups the study's participants join (set on each group)"},
