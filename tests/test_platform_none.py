@@ -12,6 +12,7 @@ from crowdgate.api.platform_access import client_for, platform_client
 from crowdgate.platforms import (
     NotSupported,
     PlatformClient,
+    PlatformError,
     PlatformSettings,
     PostingRequest,
     get_platform,
@@ -89,10 +90,10 @@ def test_fees_are_refused() -> None:
         platform.bonus_fee(Decimal("1.00"))
 
 
-def test_prolific_says_it_cannot_be_called_yet() -> None:
-    with pytest.raises(NotSupported, match="Prolific adapter is not built") as caught:
+def test_prolific_without_a_token_says_which_setting() -> None:
+    with pytest.raises(PlatformError, match="CROWDGATE_PROLIFIC_TOKEN") as caught:
         get_platform("prolific").connect("live", PlatformSettings())
-    assert caught.value.status == 409
+    assert caught.value.code == "platform_credentials_missing"
 
 
 def test_views_get_one_client_per_app_and_mode(app: Flask) -> None:

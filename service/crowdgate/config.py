@@ -19,6 +19,8 @@ class Setting:
     default: Any
     parse: Callable[[str], Any]
     doc: str
+    #: A credential: its value is never shown, not even in an error about it.
+    secret: bool = False
 
 
 def _bool(text: str) -> bool:
@@ -122,6 +124,47 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds to wait for MTurk to connect, and then for each answer.",
     ),
     Setting(
+        "CROWDGATE_PROLIFIC_API_URL",
+        None,
+        str,
+        "Prolific API root for both modes (Prolific has no sandbox), e.g. crowdgate's "
+        "emulator (http://127.0.0.1:9100); unset: https://api.prolific.com/api/v1/.",
+    ),
+    Setting(
+        "CROWDGATE_PROLIFIC_TOKEN",
+        None,
+        str,
+        "Prolific API token (Prolific's Settings > API tokens), sent as "
+        "`Authorization: Token ...`; never logged or shown.",
+        secret=True,
+    ),
+    Setting(
+        "CROWDGATE_PROLIFIC_WORKSPACE_ID",
+        None,
+        str,
+        "Prolific workspace where participant groups are made and whose balance is "
+        "reported; unset: the account's balance, and no groups can be created.",
+    ),
+    Setting(
+        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS",
+        5,
+        int,
+        "Attempts per Prolific call (throttling always; 5xx only for reads and idempotent "
+        "calls) before it counts as unavailable.",
+    ),
+    Setting(
+        "CROWDGATE_PROLIFIC_RATE_LIMIT",
+        0.0,
+        _rate,
+        "Requests per second this process sends to Prolific, retries included (0: no cap).",
+    ),
+    Setting(
+        "CROWDGATE_PROLIFIC_TIMEOUT",
+        30.0,
+        float,
+        "Seconds to wait for Prolific to connect, and then for each answer.",
+    ),
+    Setting(
         "CROWDGATE_JOB_STALE_SECONDS",
         300,
         int,
@@ -172,5 +215,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
             try:
                 values[setting.key] = setting.parse(raw)
             except ValueError as exc:
+                if setting.secret:  # neither the value nor the parser's words about it
+                    raise InvalidSetting(f"{setting.key} is not valid.") from None
                 raise InvalidSetting(f"{setting.key}={raw!r} is not valid: {exc}") from exc
     return values

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from flask import Flask, current_app
 
 from crowdgate.platforms import PlatformClient, PlatformSettings, get_platform
+from crowdgate.platforms.prolific_http import Secret
 
 _CACHE_KEY = "crowdgate.platform_clients"
 
@@ -18,7 +19,8 @@ class _StudyLike(Protocol):
 
 
 class _ClientCache:
-    """One client per (platform, mode) for one app; boto3 clients are thread-safe."""
+    """One client per (platform, mode) for one app; boto3 clients and the Prolific
+    client's requests Session are shared by threads."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -34,6 +36,18 @@ def platform_settings(app: Flask, platform: str) -> PlatformSettings:
             max_attempts=int(config.get("CROWDGATE_MTURK_MAX_ATTEMPTS", 5)),
             timeout=float(config.get("CROWDGATE_MTURK_TIMEOUT", 30.0)),
             rate_limit=float(config.get("CROWDGATE_MTURK_RATE_LIMIT") or 0) or None,
+        )
+    if platform == "prolific":
+        # One API for both modes: Prolific has no sandbox.
+        return PlatformSettings(
+            endpoint_url=config.get("CROWDGATE_PROLIFIC_API_URL") or None,
+            max_attempts=int(config.get("CROWDGATE_PROLIFIC_MAX_ATTEMPTS", 5)),
+            timeout=float(config.get("CROWDGATE_PROLIFIC_TIMEOUT", 30.0)),
+            rate_limit=float(config.get("CROWDGATE_PROLIFIC_RATE_LIMIT") or 0) or None,
+            options={
+                "token": Secret(str(config.get("CROWDGATE_PROLIFIC_TOKEN") or "")),
+                "workspace_id": config.get("CROWDGATE_PROLIFIC_WORKSPACE_ID") or "",
+            },
         )
     return PlatformSettings()
 

@@ -78,6 +78,10 @@ class Platform:
         take, before anyone is sent it; NotSupported if it cannot message workers."""
         raise NotSupported(f"Studies on {self.name!r} cannot message workers through crowdgate.")
 
+    def check_rejection(self, feedback: str, field: str = "feedback") -> None:
+        """Refuse (ValidationFailed naming ``field``) a rejection message the platform
+        would not take, before any submission is reviewed."""
+
     def completion_url(self, completion_code: str) -> str | None:
         """Where a participant who finished goes to report ``completion_code`` (the
         platform's code for the study), when the platform has such a page."""

@@ -1,29 +1,284 @@
-"""Prolific."""
+"""Prolific, through its REST API (``prolific_http``): the only module that calls Prolific.
+
+Prolific has no sandbox. crowdgate's "sandbox" and "live" modes both reach the one
+configured API (CROWDGATE_PROLIFIC_API_URL, else Prolific's own); a study is
+rehearsed against crowdgate's emulator by pointing that setting at it.
+
+Participant groups stand in for MTurk's qualifications: a group is a "qualification
+type", its members the workers holding it (a member's value is always 1, and Prolific
+never tells a participant they were added or removed).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
+from crowdgate.errors import ValidationFailed
+from crowdgate.platforms import prolific_records as records
 from crowdgate.platforms.base import Platform, PlatformClient, PlatformSettings
-from crowdgate.platforms.failures import NotSupported
+from crowdgate.platforms.failures import PlatformError, PlatformRejected, PlatformUnavailable
+from crowdgate.platforms.prolific_http import PLATFORM, ProlificHttp, revealed
+from crowdgate.platforms.records import (
+    Posting,
+    QualificationGrant,
+    QualificationType,
+    Submission,
+)
 
 #: Prolific's page that takes a finished participant's completion code.
 COMPLETION_PAGE = "https://app.prolific.com/submissions/complete"
+MODES = ("sandbox", "live")
+#: Prolific's ids are 24 hex digits; anything that cannot break out of a URL path is
+#: let through, so an id of another shape is Prolific's to refuse, not crowdgate's.
+ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Prolific refuses a rejection whose message is shorter.
+MIN_REJECTION_MESSAGE = 100
+MAX_GROUP_NAME = 255
+#: Prolific requires a category with every rejection; crowdgate's reviews do not say.
+REJECTION_CATEGORY = "OTHER"
+
+
+def refuse(field: str, problem: str) -> ValidationFailed:
+    return ValidationFailed(f"{field} {problem}", fields={field: [problem]})
+
+
+def checked_id(value: str, field: str) -> str:
+    if not isinstance(value, str) or not ID.fullmatch(value):
+        raise refuse(field, f"is not a Prolific id (24 hexadecimal characters): {value!r}")
+    return value
 
 
 class Prolific(Platform):
     name = "prolific"
     worker_id_description = "24 hexadecimal characters (a Prolific participant id)"
     worker_id_pattern = re.compile(r"[0-9a-fA-F]{24}")
+    #: The answer field sync keeps the completion code a participant entered under.
+    code_answer_field = records.CODE_FIELD
 
     def completion_url(self, completion_code: str) -> str | None:
         return f"{COMPLETION_PAGE}?{urlencode({'cc': completion_code})}"
 
-    def connect(self, mode: str, settings: PlatformSettings) -> PlatformClient:
-        raise NotSupported(
-            "crowdgate cannot call Prolific yet: the Prolific adapter is not built. Studies on "
-            "'prolific' keep their record, codes and survey endpoints; approve, pay and message "
-            "participants in Prolific's own web app for now.",
-            extra={"platform": "prolific"},
+    def check_rejection(self, feedback: str, field: str = "feedback") -> None:
+        """Refuse (ValidationFailed naming ``field``) a rejection message Prolific would
+        refuse: it wants at least 100 characters, shown to the participant."""
+        length = len(feedback.strip()) if isinstance(feedback, str) else 0
+        if length < MIN_REJECTION_MESSAGE:
+            raise refuse(
+                field,
+                f"must be at least {MIN_REJECTION_MESSAGE} characters for a Prolific rejection "
+                f"(it is the message the participant reads), got {length}",
+            )
+
+    def connect(self, mode: str, settings: PlatformSettings) -> ProlificClient:
+        """A client for ``mode``; both modes reach the same API (Prolific has no sandbox).
+
+        ``settings.options`` gives ``token`` (required) and ``workspace_id`` (where
+        participant groups are made and whose balance is read); ``settings.client``
+        may be a ``requests.Session`` to send through.
+        """
+        if mode not in MODES:
+            raise refuse("mode", f"must be 'sandbox' or 'live', got {mode!r}")
+        token = revealed(settings.options.get("token")).strip()
+        if not token:
+            raise PlatformError(
+                "No Prolific API token: set CROWDGATE_PROLIFIC_TOKEN where crowdgate runs "
+                "(Prolific's web app, Settings > API tokens).",
+                platform=PLATFORM,
+                platform_code="NoToken",
+                code="platform_credentials_missing",
+            )
+        http = ProlificHttp(
+            settings.endpoint_url,
+            token,
+            timeout=settings.timeout,
+            max_attempts=settings.max_attempts,
+            rate_limit=settings.rate_limit,
+            session=settings.client,
         )
+        workspace = str(settings.options.get("workspace_id") or "").strip() or None
+        return ProlificClient(http, mode=mode, workspace_id=workspace)
+
+
+class ProlificClient(PlatformClient):
+    """Prolific for one mode (both reach the same API)."""
+
+    platform = PLATFORM
+
+    def __init__(self, http: ProlificHttp, *, mode: str, workspace_id: str | None) -> None:
+        self.http = http
+        self.mode = mode
+        self.workspace_id = workspace_id
+
+    def __repr__(self) -> str:
+        return f"ProlificClient({self.http.base_url!r}, mode={self.mode!r})"
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- submissions ------------------------------------------------------------------
+
+    def list_submissions(self, posting_ids: Sequence[str]) -> Iterator[Submission]:
+        """Every handed-in (or returned, timed-out) submission of the studies; places
+        still held or under way are not submissions yet and are left out."""
+        ids = [checked_id(p, f"posting_ids.{i}") for i, p in enumerate(posting_ids)]
+        return self._submissions(ids)
+
+    def _submissions(self, study_ids: list[str]) -> Iterator[Submission]:
+        for study_id in study_ids:
+            for page in self.http.pages(f"studies/{study_id}/submissions/"):
+                for item in page:
+                    found = records.submission(item, study_id)
+                    if found is not None:
+                        yield found
+
+    def approve(self, assignment_id: str, feedback: str = "") -> None:
+        """Approve (and pay) one submission; Prolific takes no message with an approval,
+        so ``feedback`` is not sent."""
+        checked_id(assignment_id, "assignment_id")
+        self._transition(assignment_id, {"action": "APPROVE"}, "APPROVED")
+
+    def reject(self, assignment_id: str, feedback: str) -> None:
+        """Reject one submission with ``feedback`` as the participant's message (category
+        OTHER); Prolific wants at least 100 characters, checked before calling."""
+        checked_id(assignment_id, "assignment_id")
+        Prolific().check_rejection(feedback)
+        body = {
+            "action": "REJECT",
+            "message": feedback.strip(),
+            "rejection_category": REJECTION_CATEGORY,
+        }
+        self._transition(assignment_id, body, "REJECTED")
+
+    def _transition(self, submission_id: str, body: dict[str, Any], target: str) -> None:
+        try:
+            # Prolific: "this endpoint is idempotent ... the second request will be ignored".
+            self.http.call(
+                "POST", f"submissions/{submission_id}/transition/", body=body, idempotent=True
+            )
+        except PlatformRejected:
+            # Refused because it already is what was asked (a retry, an earlier job):
+            # that is the outcome wanted.
+            if self._status_of(submission_id) != target:
+                raise
+
+    def _status_of(self, submission_id: str) -> str | None:
+        try:
+            found = self.http.call("GET", f"submissions/{submission_id}/", idempotent=True)
+        except PlatformError:
+            return None
+        return records.status_word(found.get("status")) if isinstance(found, dict) else None
+
+    # --- money ------------------------------------------------------------------------
+
+    def balance(self) -> Decimal:
+        """What is available to spend (the workspace's, when one is configured, else the
+        account's), in major units of its currency."""
+        if self.workspace_id:
+            path = f"workspaces/{checked_id(self.workspace_id, 'workspace_id')}/balance/"
+        else:
+            path = "users/me/"
+        answer = self.http.call("GET", path, idempotent=True)
+        if not isinstance(answer, dict) or "available_balance" not in answer:
+            raise PlatformUnavailable(
+                f"Prolific GET {path} gave no available_balance.",
+                platform=PLATFORM,
+                platform_code="UnexpectedAnswer",
+                retryable=True,
+            )
+        return records.major_units(answer["available_balance"])
+
+    # --- participant groups as qualifications -----------------------------------------
+
+    def create_qualification_type(self, name: str, description: str) -> QualificationType:
+        """A new participant group in the configured workspace; if an unclear failure
+        hid that Prolific made it, the group of that name."""
+        _check_name(name)
+        body: dict[str, Any] = {
+            "name": name,
+            "workspace_id": self._workspace("create a participant group"),
+        }
+        if description:
+            body["description"] = description
+        try:
+            # Not idempotent: a second POST makes a second group of the same name.
+            answer = self.http.call("POST", "participant-groups/", body=body, idempotent=False)
+        except PlatformUnavailable:
+            found = self.find_qualification_type(name)
+            if found is None:
+                raise
+            return found
+        return records.group(answer)
+
+    def find_qualification_type(self, name: str) -> QualificationType | None:
+        """The oldest live group of the workspace with exactly this name, if any."""
+        _check_name(name)
+        params = {"workspace_id": self.workspace_id} if self.workspace_id else {}
+        for page in self.http.pages("participant-groups/", params):
+            for found in page:
+                if found.get("name") == name and not found.get("is_deleted"):
+                    return records.group(found)
+        return None
+
+    def grant_qualification(
+        self, type_id: str, worker_id: str, value: int = 1, *, notify: bool = False
+    ) -> None:
+        """Add the participant to the group (Prolific ignores a member added again, and
+        tells nobody, so ``notify`` and ``value`` have no effect)."""
+        self._members("POST", type_id, worker_id)
+
+    def revoke_qualification(self, type_id: str, worker_id: str, reason: str = "") -> None:
+        """Remove the participant from the group (Prolific ignores a non-member, and
+        sends no message, so ``reason`` goes nowhere)."""
+        self._members("DELETE", type_id, worker_id)
+
+    def _members(self, method: str, group_id: str, worker_id: str) -> None:
+        checked_id(group_id, "type_id")
+        problem = Prolific().validate_worker_id(worker_id) if isinstance(worker_id, str) else None
+        if not isinstance(worker_id, str) or problem:
+            raise refuse("worker_id", problem or "must be text")
+        self.http.call(
+            method,
+            f"participant-groups/{group_id}/participants/",
+            body={"participant_ids": [worker_id]},
+            idempotent=True,
+        )
+
+    def list_qualified(self, type_id: str) -> Iterator[QualificationGrant]:
+        checked_id(type_id, "type_id")
+        return self._qualified(type_id)
+
+    def _qualified(self, group_id: str) -> Iterator[QualificationGrant]:
+        for page in self.http.pages(f"participant-groups/{group_id}/participants/"):
+            for found in page:
+                yield records.member(found)
+
+    def _workspace(self, what: str) -> str:
+        if not self.workspace_id:
+            raise PlatformError(
+                f"crowdgate cannot {what} without a Prolific workspace: set "
+                "CROWDGATE_PROLIFIC_WORKSPACE_ID to the workspace's id.",
+                platform=PLATFORM,
+                platform_code="NoWorkspace",
+                code="platform_workspace_missing",
+            )
+        return checked_id(self.workspace_id, "workspace_id")
+
+    # --- postings ---------------------------------------------------------------------
+
+    def get_posting(self, posting_id: str) -> Posting:
+        """The study, with its places under way and handed in from Prolific's counts."""
+        checked_id(posting_id, "posting_id")
+        answer = self.http.call("GET", f"studies/{posting_id}/", idempotent=True)
+        counts = self.http.call("GET", f"studies/{posting_id}/submissions/counts/", idempotent=True)
+        return records.posting(answer, counts if isinstance(counts, dict) else None)
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise refuse("name", "must not be empty")
+    if len(name) > MAX_GROUP_NAME:
+        raise refuse("name", f"is {len(name)} characters long; at most {MAX_GROUP_NAME}")
