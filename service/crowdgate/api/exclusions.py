@@ -27,6 +27,8 @@ from crowdgate.models import ExclusionGroup, Job
 from crowdgate.platforms.failures import PlatformRejected
 from crowdgate.schemas.common import ErrorSchema, PageArgsSchema, page_of
 from crowdgate.schemas.exclusions import (
+    BINDING_FIELDS,
+    UNBINDING_FIELDS,
     ExportArgsSchema,
     GroupPutSchema,
     GroupSchema,
@@ -59,9 +61,6 @@ sync_started_model = model(ns, SyncStartedSchema, "GroupSyncStarted")
 upload_parser = ns.parser()
 upload_parser.add_argument("file", location="files", type="file", required=True)
 upload_parser.add_argument("action", location="form", choices=("add", "remove"), default="add")
-
-#: The platform an ``mturk_*`` binding field names.
-MTURK = "mturk"
 
 
 def _errors(cls: Any) -> Any:
@@ -107,23 +106,26 @@ def _app() -> Any:
 
 def _binding(values: dict[str, Any], description: str) -> dict[str, Any] | None:
     """The platform binding the PUT body asks for, looked up or created on the platform."""
-    if values.get("mturk_qualification_type_id"):
-        return {
-            "platform": MTURK,
-            "mode": values["mode"],
-            "ref": values["mturk_qualification_type_id"],
-            "name": None,
-        }
-    name = values.get("mturk_qualification_name")
-    if not name:
-        return None
-    client = client_for(_app(), MTURK, values["mode"])
-    found = client.find_qualification_type(name)
-    if found is None:
-        found = client.create_qualification_type(
-            name, description or "Took part in earlier studies of this requester."
-        )
-    return {"platform": MTURK, "mode": values["mode"], "ref": found.id, "name": found.name}
+    for field, (platform, kind) in BINDING_FIELDS.items():
+        if kind == "id" and values.get(field):
+            return {
+                "platform": platform,
+                "mode": values["mode"],
+                "ref": values[field],
+                "name": None,
+            }
+    for field, (platform, kind) in BINDING_FIELDS.items():
+        name = values.get(field) if kind == "name" else None
+        if not name:
+            continue
+        client = client_for(_app(), platform, values["mode"])
+        found = client.find_qualification_type(name)
+        if found is None:
+            found = client.create_qualification_type(
+                name, description or "Took part in earlier studies of this requester."
+            )
+        return {"platform": platform, "mode": values["mode"], "ref": found.id, "name": found.name}
+    return None
 
 
 @ns.route("")
@@ -164,7 +166,8 @@ class Group(Resource):
     @ns.response(422, "Invalid fields", error_model)
     @ns.response(502, "The platform refused the qualification lookup", error_model)
     def put(self, name: str) -> tuple[dict[str, Any], int]:
-        """Create or update a group; bind it to an MTurk qualification by id or by name."""
+        """Create or update a group; bind it to an MTurk qualification or a Prolific
+        participant group, by id or by name."""
         if not groups.NAME_PATTERN.fullmatch(name):
             raise ValidationFailed(
                 f"{name!r} is not a group name: use 1 to 100 letters, digits, '_', '.' or '-'.",
@@ -178,7 +181,7 @@ class Group(Resource):
             groups.studies_named(session, values.get("record_studies", ()), "record_studies")
         # The platform is asked before any transaction opens: it may take seconds.
         binding = _binding(values, values.get("description", ""))
-        if binding is not None or "mturk_qualification_type_id" in values:
+        if binding is not None or any(name in values for name in UNBINDING_FIELDS):
             values["binding"] = binding
         with state().db.write() as session:
             group, created = groups.put_group(session, name, values, now=now())

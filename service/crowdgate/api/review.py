@@ -20,6 +20,7 @@ from crowdgate.domain.reconcile_files import reconcile
 from crowdgate.domain.review_plans import PlanItem, plan_body, plan_csv
 from crowdgate.errors import UnsupportedMediaType, ValidationFailed
 from crowdgate.models import Job
+from crowdgate.platforms import get_platform
 from crowdgate.schemas.common import ErrorSchema
 from crowdgate.schemas.review import (
     JobStartedSchema,
@@ -106,6 +107,11 @@ class StudyReview(Resource):
                 when="to review a live study",
             )
             review.check_reviewable(study)
+            if options["reject_invalid"]:
+                # Refused here, not midway through the job after some approvals.
+                get_platform(study.platform).check_rejection(
+                    options.get("reject_feedback", ""), "reject_feedback"
+                )
             platform_client(study)
             params = {
                 "feedback": options["feedback"],

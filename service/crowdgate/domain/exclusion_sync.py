@@ -61,7 +61,8 @@ def check_bound(group: ExclusionGroup) -> None:
     if group.binding_ref is None or group.binding_platform is None:
         raise Conflict(
             f"Exclusion group {group.name!r} is not bound to a platform: set "
-            "mturk_qualification_type_id or mturk_qualification_name (with mode) first.",
+            "mturk_qualification_type_id or mturk_qualification_name, or prolific_group_id or "
+            "prolific_group_name (with mode) first.",
             code="group_not_bound",
         )
 

@@ -18,6 +18,15 @@ ID = validate.Regexp(
     "surrounding spaces",
 )
 HIT_ID = validate.Regexp(POSTING_ID, error="a HIT id is 1 to 128 letters, digits, '_' or '-'")
+#: The PUT fields that bind a group, each to its platform and to an id or a name.
+BINDING_FIELDS = {
+    "mturk_qualification_type_id": ("mturk", "id"),
+    "mturk_qualification_name": ("mturk", "name"),
+    "prolific_group_id": ("prolific", "id"),
+    "prolific_group_name": ("prolific", "name"),
+}
+#: The fields whose null unbinds a group.
+UNBINDING_FIELDS = ("mturk_qualification_type_id", "prolific_group_id")
 #: One request's list; bigger sets come as files or in several requests.
 MAX_IDS = 100_000
 
@@ -60,26 +69,40 @@ class GroupPutSchema(Schema):
             "created if it does not exist"
         },
     )
+    prolific_group_id = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            r"^[0-9a-fA-F]{24}\Z", error="not a Prolific participant group id (24 hex digits)"
+        ),
+        metadata={"description": "bind the group to this Prolific participant group; null unbinds"},
+    )
+    prolific_group_name = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "bind to the workspace's Prolific participant group of this name, "
+            "created if it does not exist (needs CROWDGATE_PROLIFIC_WORKSPACE_ID)"
+        },
+    )
     mode = fields.String(
-        validate=MODE, metadata={"description": "sandbox or live: where the qualification lives"}
+        validate=MODE,
+        metadata={
+            "description": "sandbox or live: where the qualification lives (Prolific has no "
+            "sandbox: both reach the one configured API)"
+        },
     )
 
     @validates_schema
     def _one_binding(self, data: dict[str, Any], **_: Any) -> None:
-        if "mturk_qualification_type_id" in data and "mturk_qualification_name" in data:
-            raise ValidationError(
-                "give mturk_qualification_type_id or mturk_qualification_name, not both",
-                "mturk_qualification_name",
-            )
-        binds = data.get("mturk_qualification_type_id") or data.get("mturk_qualification_name")
+        given = [name for name in BINDING_FIELDS if name in data]
+        if len(given) > 1:
+            raise ValidationError(f"give one of {', '.join(given)}, not several", given[-1])
+        binds = any(data.get(name) for name in BINDING_FIELDS)
         if binds and "mode" not in data:
             raise ValidationError("is required with a qualification: sandbox or live", "mode")
-        if "mode" in data and not binds and "mturk_qualification_type_id" not in data:
+        if "mode" in data and not binds and not (set(data) & set(UNBINDING_FIELDS)):
             # A bound group keeps the mode it was bound in: moving it to the other mode
             # means naming the qualification there, which is a different type.
-            raise ValidationError(
-                "goes with mturk_qualification_type_id or mturk_qualification_name", "mode"
-            )
+            raise ValidationError("goes with a qualification or participant group", "mode")
 
     @post_load
     def _set_unique(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
