@@ -34,6 +34,7 @@ REQUEST = PostingRequest(
 #: Each PlatformClient method, called as a view would, and a word its refusal must use.
 CALLS: dict[str, tuple[Callable[[PlatformClient], Any], str]] = {
     "list_submissions": (lambda c: c.list_submissions(["X"]), "participants"),
+    "get_submission": (lambda c: c.get_submission("X"), "participants"),
     "approve": (lambda c: c.approve("X"), "status"),
     "reject": (lambda c: c.reject("X", "no code"), "status"),
     "balance": (lambda c: c.balance(), "payment system"),

@@ -136,15 +136,10 @@ def test_sync_then_review_approves_only_recorded_completions(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review matches codes crowdgate issued; a Prolific participant sent back with "
-    "the study's own completion code needs review to key on the recorded completion",
-)
 def test_the_studys_own_code_is_approved_only_for_recorded_completions(
     admin: ApiClient, make_study: Any, prolific_emulator: ProlificEmulator
 ) -> None:
-    study, page = make_study(platform="prolific", mode="sandbox", code_answer_field="study_code")
+    study, page = make_study(platform="prolific", mode="sandbox", platform_completion_code="C1ABCD")
     slug = study["slug"]
     finish(page, slug, PEOPLE[0])
     # Both enter the study's public code; only the first did the study through crowdgate.

@@ -84,6 +84,14 @@ def test_dry_run_plan_has_each_outcome_and_changes_nothing(admin, reviewed, mtur
     got = {item["assignment_id"]: (item["action"], item["reason"]) for item in plan["items"]}
     assert got == reviewed["expected"]
     assert plan["counts"] == {"approve": 1, "reject": 2, "flag": 5}
+    assert plan["reasons"] == {
+        "already_reviewed": 1,
+        "code_missing": 1,
+        "code_of_another_worker": 1,
+        "code_used_twice": 2,
+        "code_valid": 1,
+        "no_such_code": 2,
+    }
     item = next(i for i in plan["items"] if i["worker_id"] == "A1GOODWORKER1")
     assert item["assignment_id"] == reviewed["assignment"]["A1GOODWORKER1"]
     assert mturk_emulator.faults.calls["ApproveAssignment"] == 0
@@ -136,7 +144,12 @@ def test_reject_invalid_needs_feedback_and_rejects_only_unknown_codes(
     assert_error(missing, 422, "validation_error", "reject_feedback")
     response = admin.post(
         f"/studies/{slug}/review",
-        json={"dry_run": False, "reject_invalid": True, "reject_feedback": "No valid code."},
+        json={
+            "dry_run": False,
+            "reject_invalid": True,
+            "reject_feedback": "No valid code.",
+            "rejection_category": "BAD_CODE",  # MTurk has no categories: not sent
+        },
     )
     job = response.json()["job"]
     assert job["counts"]["approved"] == 1 and job["counts"]["rejected"] == 2

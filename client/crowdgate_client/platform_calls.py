@@ -97,12 +97,14 @@ class PlatformCalls:
         feedback: str = "",
         reject_invalid: bool = False,
         reject_feedback: str | None = None,
+        rejection_category: str | None = None,
         confirm: str | None = None,
         wait: bool = True,
     ) -> ReviewPlan | Job:
         """The review plan of a synced study (a dry run), or, with ``dry_run=False``, the job
         that applies it: approvals with ``feedback``, rejections only with
-        ``reject_invalid=True`` and a ``reject_feedback``; ``confirm="live"`` in live mode.
+        ``reject_invalid=True`` and a ``reject_feedback`` (and, on Prolific, a
+        ``rejection_category`` such as ``"BAD_CODE"``); ``confirm="live"`` in live mode.
         """
         body: dict[str, Any] = {
             "dry_run": dry_run,
@@ -111,6 +113,8 @@ class PlatformCalls:
         }
         if reject_feedback is not None:
             body["reject_feedback"] = reject_feedback
+        if rejection_category is not None:
+            body["rejection_category"] = rejection_category
         if confirm is not None:
             body["confirm"] = confirm
         path = expand(REVIEW, slug=slug)

@@ -165,6 +165,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds to wait for Prolific to connect, and then for each answer.",
     ),
     Setting(
+        "CROWDGATE_PROLIFIC_WEBHOOK_SECRET",
+        None,
+        str,
+        "The workspace's hook secret (Prolific's POST /api/v1/hooks/secrets/) that signs "
+        "hooks sent to /api/v1/webhooks/prolific; unset: that endpoint refuses every hook.",
+        secret=True,
+    ),
+    Setting(
         "CROWDGATE_JOB_STALE_SECONDS",
         300,
         int,

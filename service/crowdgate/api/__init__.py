@@ -26,6 +26,7 @@ from crowdgate.api import (
     studies,
     survey,
     sync,
+    webhooks,
 )
 from crowdgate.api.context import request_id, state
 from crowdgate.api.errors import error_response
@@ -48,6 +49,7 @@ NAMESPACES = (
     exclusions.ns,
     bonuses.ns,
     messages.ns,
+    webhooks.ns,
 )
 AUTHORIZATIONS = {
     "admin": {

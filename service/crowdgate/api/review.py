@@ -107,16 +107,21 @@ class StudyReview(Resource):
                 when="to review a live study",
             )
             review.check_reviewable(study)
+            category = options.get("rejection_category")
             if options["reject_invalid"]:
                 # Refused here, not midway through the job after some approvals.
                 get_platform(study.platform).check_rejection(
-                    options.get("reject_feedback", ""), "reject_feedback"
+                    options.get("reject_feedback", ""),
+                    "reject_feedback",
+                    category=category,
+                    category_field="rejection_category",
                 )
             platform_client(study)
             params = {
                 "feedback": options["feedback"],
                 "reject_invalid": options["reject_invalid"],
                 "reject_feedback": options.get("reject_feedback", ""),
+                "rejection_category": category,
             }
             return jobs.create_job(session, review.KIND, study=study, params=params, now=now())
 

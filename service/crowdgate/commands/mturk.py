@@ -82,6 +82,10 @@ def _print_plan(plan: ReviewPlan, as_json: bool) -> None:
 @click.option("--feedback", default="", help="Sent to workers with approvals.")
 @click.option("--reject-invalid", is_flag=True, help="Also reject submissions with no such code.")
 @click.option("--reject-feedback", help="Sent with rejections (required to reject).")
+@click.option(
+    "--rejection-category",
+    help="Sent with rejections where the platform has categories (Prolific: BAD_CODE, ...).",
+)
 @click.option("--confirm-live", is_flag=True, help="Needed to review a live study for real.")
 @click.option(
     "--csv",
@@ -97,6 +101,7 @@ def review(
     feedback: str,
     reject_invalid: bool,
     reject_feedback: str | None,
+    rejection_category: str | None,
     confirm_live: bool,
     csv_path: Path | None,
     url: str | None,
@@ -119,6 +124,7 @@ def review(
             feedback=feedback,
             reject_invalid=reject_invalid,
             reject_feedback=reject_feedback,
+            rejection_category=rejection_category,
             confirm="live" if confirm_live else None,
             wait=False,
         )

@@ -9,6 +9,7 @@ the submission's state on the platform is read first.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,13 @@ from crowdgate.platforms import PlatformClient, records
 from crowdgate.platforms.failures import PlatformRejected, PlatformUnavailable
 
 KIND = "review"
+#: Statuses of a participant whose completion crowdgate recorded.
+RECORDED_COMPLETION = (
+    statuses.COMPLETED,
+    statuses.SUBMITTED,
+    statuses.APPROVED,
+    statuses.REJECTED,
+)
 SENDING, DONE, FAILED, SKIPPED = jobs.SENDING, jobs.DONE, jobs.ITEM_FAILED, jobs.SKIPPED
 
 
@@ -76,13 +84,25 @@ def build_plan(session: Session, study: Study) -> list[PlanItem]:
         )
         if code
     }
+    # Workers crowdgate saw finish: the only ones the study's shared code is valid for,
+    # since anyone can pass that code around.
+    recorded = set(
+        session.scalars(
+            select(Participant.worker_id).where(
+                Participant.study_id == study.id,
+                Participant.completed_at.is_not(None),
+                Participant.status.in_(RECORDED_COMPLETION),
+            )
+        )
+    )
+    shared = normalise_code(study.platform_completion_code or "")
     submissions = _submissions(session, study)
     plan = []
     for s in submissions:
         if s["platform_status"] not in (records.SUBMITTED, records.APPROVED, records.REJECTED):
             continue  # returned or timed out: nothing to review
         code = normalise_code(s["code"] or "")
-        action, reason, detail = _decide(s, code, issued)
+        action, reason, detail = _decide(s, code, issued, shared, recorded)
         plan.append(
             PlanItem(
                 assignment_id=s["assignment_id"],
@@ -94,16 +114,26 @@ def build_plan(session: Session, study: Study) -> list[PlanItem]:
                 detail=detail,
             )
         )
-    return flag_codes_used_twice(plan)
+    return flag_codes_used_twice(plan, shared)
 
 
-def _decide(s: Mapping[str, Any], code: str, issued: Mapping[str, str]) -> tuple[str, str, str]:
+def _decide(
+    s: Mapping[str, Any],
+    code: str,
+    issued: Mapping[str, str],
+    shared: str,
+    recorded: AbstractSet[str],
+) -> tuple[str, str, str]:
     if s["platform_status"] != records.SUBMITTED:
         return FLAG, "already_reviewed", f"{s['platform_status']} on the platform"
     if s["extra"]:
         return FLAG, "repeat_participation", ""
     if not code:
         return FLAG, "code_missing", ""
+    if shared and code == shared:
+        if s["worker_id"] in recorded:
+            return APPROVE, "study_code_valid", ""
+        return REJECT, "completion_not_recorded", "no completion recorded in crowdgate"
     owner = issued.get(code)
     if owner is None:
         return REJECT, "no_such_code", ""
@@ -167,7 +197,11 @@ def _apply_one(run: jobs.JobRun, client: PlatformClient, item: PlanItem) -> None
             if item.action == APPROVE:
                 client.approve(item.assignment_id, str(run.params.get("feedback") or ""))
             else:
-                client.reject(item.assignment_id, str(run.params["reject_feedback"]))
+                client.reject(
+                    item.assignment_id,
+                    str(run.params["reject_feedback"]),
+                    category=run.params.get("rejection_category") or None,
+                )
             outcome = DONE
     except PlatformRejected as exc:
         _finish_item(run, row_id, item, FAILED, str(exc))

@@ -23,6 +23,10 @@ ACTIONS = (APPROVE, REJECT, FLAG)
 #: Why an item got its action; the words a person reads in the plan.
 REASONS = {
     "code_valid": "the code is valid and was issued to this worker",
+    "study_code_valid": "the study's shared completion code, and crowdgate recorded this "
+    "worker's completion",
+    "completion_not_recorded": "the study's shared completion code, but crowdgate has no "
+    "completion recorded for this worker",
     "no_such_code": "no participant was given this code",
     "code_of_another_worker": "the code was issued to another worker",
     "code_used_twice": "the same code was typed in more than one assignment",
@@ -44,18 +48,21 @@ class PlanItem:
     detail: str = ""
 
 
-def flag_codes_used_twice(items: Sequence[PlanItem]) -> list[PlanItem]:
+def flag_codes_used_twice(items: Sequence[PlanItem], shared: str = "") -> list[PlanItem]:
     """Approvals sharing one code go to a person: only one of them can have earned it.
 
     Judged after the other rules, so a worker who typed someone else's code does not
-    make the code's owner look like a double user.
+    make the code's owner look like a double user. ``shared`` (normalised) is a code
+    every participant is given, so its many uses are expected.
     """
     uses = Counter(normalise_code(i.code or "") for i in items if i.action == APPROVE)
     return [
         replace(
             item, action=FLAG, reason="code_used_twice", detail=f"approvable in {n} assignments"
         )
-        if item.action == APPROVE and (n := uses[normalise_code(item.code or "")]) > 1
+        if item.action == APPROVE
+        and (code := normalise_code(item.code or "")) != shared
+        and (n := uses[code]) > 1
         else item
         for item in items
     ]
@@ -66,6 +73,7 @@ def plan_body(items: Sequence[PlanItem]) -> dict[str, object]:
     return {
         "items": [asdict(item) for item in items],
         "counts": {action: counts.get(action, 0) for action in ACTIONS},
+        "reasons": dict(sorted(Counter(item.reason for item in items).items())),
         "total": len(items),
     }
 

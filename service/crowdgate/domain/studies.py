@@ -107,7 +107,8 @@ def create_study(
         allow_repeats=values.get("allow_repeats", False),
         allowed_origins=list(values.get("allowed_origins", [])),
         hit_ids=list(values.get("hit_ids", [])),
-        code_answer_field=values.get("code_answer_field", "surveycode"),
+        code_answer_field=values.get("code_answer_field")
+        or get_platform(values.get("platform", "none")).code_answer_field,
         bonus_cap_per_worker=values.get("bonus_cap_per_worker"),
         bonus_budget=values.get("bonus_budget"),
         platform_completion_code=values.get("platform_completion_code"),

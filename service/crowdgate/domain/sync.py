@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -76,10 +76,37 @@ def _extra_entry(submission: Submission, answer_field: str) -> dict[str, Any]:
     return values
 
 
+class Tally(Protocol):
+    """What a batch reports to: a sync job's run, or a ``Counts`` of its own."""
+
+    done: int
+
+    def count(self, name: str, by: int = 1) -> None: ...
+
+
+class Counts:
+    """A tally for applying submissions outside a job (a platform's hook)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.counts: dict[str, int] = {}
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + by
+
+
+def apply_submission(session: Session, study: Study, submission: Submission, now: datetime) -> str:
+    """Apply one submission to ``study``'s record by sync's own rules; returns what
+    became of it: added, updated, unchanged or flagged."""
+    tally = Counts()
+    SyncBatch(session, study, now, tally).apply([submission])
+    return next(iter(tally.counts), "unchanged")
+
+
 class SyncBatch:
     """Applies one batch of submissions to one study's participants."""
 
-    def __init__(self, session: Session, study: Study, now: datetime, run: jobs.JobRun) -> None:
+    def __init__(self, session: Session, study: Study, now: datetime, run: Tally) -> None:
         self.session = session
         self.study = study
         self.now = now

@@ -58,6 +58,9 @@ class Platform:
     currency: ClassVar[str] = "USD"
     #: The platform's own qualifications by crowdgate's name for them ("approval_rate").
     system_qualifications: ClassVar[Mapping[str, str]] = {}
+    #: The answer field a submission keeps the entered completion code under, for
+    #: studies created without naming one.
+    code_answer_field: ClassVar[str] = "surveycode"
 
     def validate_worker_id(self, worker_id: str) -> str | None:
         """Return a problem with ``worker_id`` in words, or None when it fits."""
@@ -78,9 +81,16 @@ class Platform:
         take, before anyone is sent it; NotSupported if it cannot message workers."""
         raise NotSupported(f"Studies on {self.name!r} cannot message workers through crowdgate.")
 
-    def check_rejection(self, feedback: str, field: str = "feedback") -> None:
-        """Refuse (ValidationFailed naming ``field``) a rejection message the platform
-        would not take, before any submission is reviewed."""
+    def check_rejection(
+        self,
+        feedback: str,
+        field: str = "feedback",
+        category: str | None = None,
+        category_field: str = "category",
+    ) -> None:
+        """Refuse (ValidationFailed naming ``field`` or ``category_field``) a rejection
+        message or category the platform would not take, before any submission is
+        reviewed. Platforms without rejection categories ignore ``category``."""
 
     def completion_url(self, completion_code: str) -> str | None:
         """Where a participant who finished goes to report ``completion_code`` (the
@@ -117,11 +127,18 @@ class PlatformClient:
         """Every submission on the postings, following every page."""
         raise self._unsupported("list submissions")
 
+    def get_submission(self, assignment_id: str) -> Submission | None:
+        """One submission by its id, whichever posting it is on; None while it is not
+        a submission yet (a place still held or under way)."""
+        raise self._unsupported("read a submission by its id")
+
     def approve(self, assignment_id: str, feedback: str = "") -> None:
         """Approve one submission. Approving an approved one again is not an error."""
         raise self._unsupported("approve submissions")
 
-    def reject(self, assignment_id: str, feedback: str) -> None:
+    def reject(self, assignment_id: str, feedback: str, *, category: str | None = None) -> None:
+        """Reject one submission; ``category`` is the platform's reason code, where it
+        has them (ignored elsewhere; None is the platform's default)."""
         raise self._unsupported("reject submissions")
 
     # --- money ------------------------------------------------------------------------

@@ -193,7 +193,8 @@ class MTurkClient(PlatformClient):
             if self._assignment_status(assignment_id) != "Approved":
                 raise
 
-    def reject(self, assignment_id: str, feedback: str) -> None:
+    def reject(self, assignment_id: str, feedback: str, *, category: str | None = None) -> None:
+        # MTurk has no rejection categories: the feedback is all a worker is told.
         check.entity_id(assignment_id, "assignment_id")
         check.text(feedback, "feedback", maximum=check.MAX_FEEDBACK)
         try:

@@ -77,13 +77,20 @@ class NoPlatformClient(PlatformClient):
             "GET /api/v1/studies/{slug}/participants or export them as CSV.",
         )
 
+    def get_submission(self, assignment_id: str) -> Submission | None:
+        self._no(
+            "has no submissions to read",
+            "Its participants are crowdgate's own record: read one with "
+            "GET /api/v1/studies/{slug}/participants/{worker_id}.",
+        )
+
     def approve(self, assignment_id: str, feedback: str = "") -> None:
         self._no(
             "has no submissions to approve",
             "Mark the participant's status in crowdgate, and pay through your own system.",
         )
 
-    def reject(self, assignment_id: str, feedback: str) -> None:
+    def reject(self, assignment_id: str, feedback: str, *, category: str | None = None) -> None:
         self._no(
             "has no submissions to reject",
             "Mark the participant's status in crowdgate instead.",

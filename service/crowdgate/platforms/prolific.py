@@ -38,7 +38,22 @@ ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Prolific refuses a rejection whose message is shorter.
 MIN_REJECTION_MESSAGE = 100
 MAX_GROUP_NAME = 255
-#: Prolific requires a category with every rejection; crowdgate's reviews do not say.
+#: Prolific requires one of these categories with every rejection.
+REJECTION_CATEGORIES = (
+    "BAD_CODE",
+    "FAILED_CHECK",
+    "FAILED_INSTRUCTIONS",
+    "INCOMP_LONGITUDINAL",
+    "LOW_EFFORT",
+    "MALINGERING",
+    "NO_CODE",
+    "NO_DATA",
+    "OTHER",
+    "TOO_QUICKLY",
+    "TOO_SLOWLY",
+    "UNSUPP_DEVICE",
+)
+#: The category of a rejection whose caller named none.
 REJECTION_CATEGORY = "OTHER"
 
 
@@ -62,9 +77,22 @@ class Prolific(Platform):
     def completion_url(self, completion_code: str) -> str | None:
         return f"{COMPLETION_PAGE}?{urlencode({'cc': completion_code})}"
 
-    def check_rejection(self, feedback: str, field: str = "feedback") -> None:
-        """Refuse (ValidationFailed naming ``field``) a rejection message Prolific would
-        refuse: it wants at least 100 characters, shown to the participant."""
+    def check_rejection(
+        self,
+        feedback: str,
+        field: str = "feedback",
+        category: str | None = None,
+        category_field: str = "category",
+    ) -> None:
+        """Refuse (ValidationFailed naming the field) a rejection Prolific would refuse:
+        it wants a message of at least 100 characters, shown to the participant, and
+        one of its categories."""
+        if category is not None and category not in REJECTION_CATEGORIES:
+            raise refuse(
+                category_field,
+                f"must be one of Prolific's rejection categories "
+                f"({', '.join(REJECTION_CATEGORIES)}), got {category!r}",
+            )
         length = len(feedback.strip()) if isinstance(feedback, str) else 0
         if length < MIN_REJECTION_MESSAGE:
             raise refuse(
@@ -135,21 +163,35 @@ class ProlificClient(PlatformClient):
                     if found is not None:
                         yield found
 
+    def get_submission(self, assignment_id: str) -> Submission | None:
+        """The submission (GET /submissions/{id}/), or None while its place is still
+        held or under way, as ``list_submissions`` leaves those out."""
+        checked_id(assignment_id, "assignment_id")
+        found = self.http.call("GET", f"submissions/{assignment_id}/", idempotent=True)
+        if not isinstance(found, dict) or "id" not in found:
+            raise PlatformUnavailable(
+                f"Prolific GET submissions/{assignment_id}/ gave no submission.",
+                platform=PLATFORM,
+                platform_code="UnexpectedAnswer",
+                retryable=True,
+            )
+        return records.submission(found, "")
+
     def approve(self, assignment_id: str, feedback: str = "") -> None:
         """Approve (and pay) one submission; Prolific takes no message with an approval,
         so ``feedback`` is not sent."""
         checked_id(assignment_id, "assignment_id")
         self._transition(assignment_id, {"action": "APPROVE"}, "APPROVED")
 
-    def reject(self, assignment_id: str, feedback: str) -> None:
-        """Reject one submission with ``feedback`` as the participant's message (category
-        OTHER); Prolific wants at least 100 characters, checked before calling."""
+    def reject(self, assignment_id: str, feedback: str, *, category: str | None = None) -> None:
+        """Reject one submission with ``feedback`` as the participant's message and
+        ``category`` (OTHER when None); both are checked before calling."""
         checked_id(assignment_id, "assignment_id")
-        Prolific().check_rejection(feedback)
+        Prolific().check_rejection(feedback, category=category)
         body = {
             "action": "REJECT",
             "message": feedback.strip(),
-            "rejection_category": REJECTION_CATEGORY,
+            "rejection_category": category or REJECTION_CATEGORY,
         }
         self._transition(assignment_id, body, "REJECTED")
 

@@ -33,6 +33,14 @@ class ReviewRequestSchema(Schema):
         validate=validate.Length(min=1, max=1024),
         metadata={"description": "sent with rejections; required with reject_invalid"},
     )
+    rejection_category = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={
+            "description": "the platform's reason code sent with rejections, where it has "
+            "them (Prolific: BAD_CODE, NO_CODE, OTHER, ...; OTHER when left out); "
+            "MTurk ignores it"
+        },
+    )
     confirm = fields.String(metadata={"description": '"live" to review a live study for real'})
     format = FORMAT
 
@@ -71,6 +79,11 @@ class PlanSchema(Schema):
     dry_run = fields.Boolean()
     items = fields.List(fields.Nested(PlanItemSchema), required=True)
     counts = fields.Nested(PlanCountsSchema, required=True)
+    reasons = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "how many items have each reason"},
+    )
     total = fields.Integer(required=True)
 
 
