@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
 
-
-def _money(value: str) -> str:
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise click.BadParameter(f"{value!r} is not an amount like 10000.00") from None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        raise click.BadParameter(f"{value!r} is not an amount like 10000.00")
-    return f"{amount:.2f}"
+from crowdgate.commands.emulator_options import (
+    fault_options,
+    listen_options,
+    money,
+    serve_until_interrupted,
+    start,
+)
 
 
 @click.command("prolific-emulator")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=9100, show_default=True, type=click.IntRange(0, 65535))
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON file loaded at start and saved after every change.",
-)
+@listen_options(port=9100)
 @click.option(
     "--token",
     default="prolific-emulator-token",
@@ -40,30 +29,17 @@ def _money(value: str) -> str:
     show_default=True,
     help="Starting balance in GBP (a --state file keeps its own).",
 )
-@click.option(
-    "--throttle-rate",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Fraction of calls answered with 429 Too Many Requests.",
+@fault_options(
+    throttled="429 Too Many Requests",
+    errored="a 500",
+    seed_help="Seed of the ids and fault draws.",
 )
-@click.option(
-    "--error-rate",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Fraction of calls answered with a 500.",
-)
-@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(0, 60_000))
 @click.option(
     "--pay-delay",
     default=0.0,
     show_default=True,
     type=click.FloatRange(0, 3600),
     help="Seconds before a paid bulk bonus shows (Prolific pays within minutes).",
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of the ids and fault draws."
 )
 def prolific_emulator_command(
     host: str,
@@ -87,7 +63,7 @@ def prolific_emulator_command(
             host=host,
             port=port,
             token=token,
-            balance=_money(balance),
+            balance=money(balance),
             state_path=state_path,
             throttle_rate=throttle_rate,
             error_rate=error_rate,
@@ -97,10 +73,7 @@ def prolific_emulator_command(
         )
     except (OSError, ValueError, KeyError) as exc:
         raise click.ClickException(f"Cannot load the state in {state_path}: {exc}") from None
-    try:
-        emulator.start()
-    except OSError as exc:
-        raise click.ClickException(f"Cannot listen on {host}:{port}: {exc}") from None
+    start(emulator, host, port)
     click.echo(f"Prolific emulator listening on {emulator.api_url}  (Ctrl-C stops it)")
     click.echo(f"Token: {token}")
     click.echo(f"Workspace: {emulator.workspace_id}")
@@ -112,10 +85,4 @@ def prolific_emulator_command(
     click.echo(
         f"Seed a study with: curl -X POST {emulator.url}/_emulator/seed/ -d '{{\"places\": 10}}'"
     )
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
-    finally:
-        emulator.stop()
+    serve_until_interrupted(emulator)

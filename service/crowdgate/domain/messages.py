@@ -162,9 +162,9 @@ def _send_pending(run: jobs.JobRun, client: PlatformClient, subject: str, body: 
     refusals = 0
     while True:
         if run.cancel_requested():
-            _tally(run)
             if run.helping:
                 return  # the owner ends the job as cancelled
+            _tally(run)
             raise jobs.Cancelled
         with run.db.write() as session:
             ids = job_items.claim_batch(
