@@ -8,13 +8,13 @@ follow insertion order and a page token stays valid while new records arrive.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from crowdgate.testing.state_files import plain, revive, write_atomically
 
 #: Qualification types MTurk itself owns: requirements may name them, nobody owns them.
 SYSTEM_QUALIFICATIONS: dict[str, str] = {
@@ -178,8 +178,8 @@ class EmulatorState:
         data: dict[str, Any] = {
             "balance": str(self.balance),
             "workers": sorted(self.workers),
-            "grants": [_plain(g) for g in self.grants.values()],
-            "messages": [_plain(m) for m in self.messages],
+            "grants": [plain(g) for g in self.grants.values()],
+            "messages": [plain(m) for m in self.messages],
             "notify_failures": dict(self.notify_failures),
             "tokens": {
                 op: {t: list(v) for t, v in seen.items()} for op, seen in self.tokens.items()
@@ -187,7 +187,7 @@ class EmulatorState:
             "next_seq": self.next_seq,
         }
         for name in _TABLES:
-            data[name] = [_plain(row) for row in getattr(self, name).values()]
+            data[name] = [plain(row) for row in getattr(self, name).values()]
         return data
 
     @classmethod
@@ -195,52 +195,30 @@ class EmulatorState:
         state = cls(balance=Decimal(data["balance"]), next_seq=int(data["next_seq"]))
         state.workers = set(data["workers"])
         for row in data["grants"]:
-            grant = _revive(Grant, row)
+            grant = revive(Grant, row)
             state.grants[(grant.qualification_type_id, grant.worker_id)] = grant
-        state.messages = [_revive(Message, row) for row in data["messages"]]
+        state.messages = [revive(Message, row) for row in data["messages"]]
         state.notify_failures = dict(data.get("notify_failures", {}))
         state.tokens = {
             op: {t: (v[0], float(v[1])) for t, v in seen.items()}
             for op, seen in data["tokens"].items()
         }
-        state.hits = {r["hit_id"]: _revive(HIT, r) for r in data["hits"]}
-        state.hit_types = {r["hit_type_id"]: _revive(HITType, r) for r in data["hit_types"]}
+        state.hits = {r["hit_id"]: revive(HIT, r) for r in data["hits"]}
+        state.hit_types = {r["hit_type_id"]: revive(HITType, r) for r in data["hit_types"]}
         for row in sorted(data["assignments"], key=lambda r: r["seq"]):
-            state.add_assignment(_revive(Assignment, row))
+            state.add_assignment(revive(Assignment, row))
         state.qualification_types = {
-            r["qualification_type_id"]: _revive(QualificationType, r)
+            r["qualification_type_id"]: revive(QualificationType, r)
             for r in data["qualification_types"]
         }
-        state.bonuses = {r["seq"]: _revive(Bonus, r) for r in data["bonuses"]}
+        state.bonuses = {r["seq"]: revive(Bonus, r) for r in data["bonuses"]}
         return state
 
     def save(self, path: Path) -> None:
-        """Write atomically: a crash mid-write leaves the previous file, never half of one."""
         with self.lock:
             payload = json.dumps(self.to_json())
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(payload)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, payload)
 
     @classmethod
     def load(cls, path: Path) -> EmulatorState:
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
-
-
-def _plain(row: Any) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(row).items()}
-
-
-def _revive(kind: type, row: dict[str, Any]) -> Any:
-    values = dict(row)
-    for item in fields(kind):
-        if item.type in ("Decimal",) and values.get(item.name) is not None:
-            values[item.name] = Decimal(values[item.name])
-    return kind(**values)

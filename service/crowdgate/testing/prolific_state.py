@@ -9,13 +9,13 @@ are epoch seconds; the API shows them as ISO 8601.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from crowdgate.testing.state_files import plain, revive, write_atomically
 
 #: Statuses a submission can have (note the space and the hyphen).
 SUBMISSION_STATUSES = (
@@ -181,14 +181,14 @@ class ProlificState:
             "currency_code": self.currency_code,
             "balance": str(self.balance),
             "participants": sorted(self.participants),
-            "payments": [_plain(p) for p in self.payments],
-            "messages": [_plain(m) for m in self.messages],
+            "payments": [plain(p) for p in self.payments],
+            "messages": [plain(m) for m in self.messages],
             "secrets": dict(self.secrets),
             "next_seq": self.next_seq,
             "next_id": self.next_id,
         }
         for name in _TABLES:
-            data[name] = [_plain(row) for row in getattr(self, name).values()]
+            data[name] = [plain(row) for row in getattr(self, name).values()]
         return data
 
     @classmethod
@@ -203,40 +203,18 @@ class ProlificState:
             next_id=int(data["next_id"]),
         )
         state.participants = set(data["participants"])
-        state.payments = [_revive(BonusPayment, row) for row in data["payments"]]
-        state.messages = [_revive(Message, row) for row in data["messages"]]
+        state.payments = [revive(BonusPayment, row) for row in data["payments"]]
+        state.messages = [revive(Message, row) for row in data["messages"]]
         state.secrets = {k: list(v) for k, v in data["secrets"].items()}
         for name, kind in _TABLES.items():
-            setattr(state, name, {row["id"]: _revive(kind, row) for row in data[name]})
+            setattr(state, name, {row["id"]: revive(kind, row) for row in data[name]})
         return state
 
     def save(self, path: Path) -> None:
-        """Write atomically: a crash mid-write leaves the previous file, never half of one."""
         with self.lock:
             payload = json.dumps(self.to_json())
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(payload)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, payload)
 
     @classmethod
     def load(cls, path: Path) -> ProlificState:
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
-
-
-def _plain(row: Any) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(row).items()}
-
-
-def _revive(kind: type, row: dict[str, Any]) -> Any:
-    values = dict(row)
-    for item in fields(kind):
-        if item.type == "Decimal" and values.get(item.name) is not None:
-            values[item.name] = Decimal(values[item.name])
-    return kind(**values)
