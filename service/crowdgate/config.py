@@ -39,6 +39,20 @@ def _rate(text: str) -> float:
     return value
 
 
+def _currency(text: str) -> str:
+    value = text.strip().upper()
+    if len(value) != 3 or not value.isalpha():
+        raise ValueError(f"expected a three-letter currency code such as GBP, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
 JOB_RUNNERS = ("inline", "queue")
 
 
@@ -163,6 +177,21 @@ SETTINGS: tuple[Setting, ...] = (
         30.0,
         float,
         "Seconds to wait for Prolific to connect, and then for each answer.",
+    ),
+    Setting(
+        "CROWDGATE_PROLIFIC_CURRENCY",
+        "GBP",
+        _currency,
+        "The currency of the Prolific workspace's studies, bonuses and balance (GBP, or "
+        "USD for a workspace made in dollars); amounts are sent and shown in it.",
+    ),
+    Setting(
+        "CROWDGATE_PROLIFIC_PAY_SETTLE_SECONDS",
+        600.0,
+        _seconds,
+        "Seconds Prolific may take to show a bonus pay whose answer was lost (it pays "
+        '"in the following minutes"); until then crowdgate keeps looking for the '
+        "payments and never pays that batch again.",
     ),
     Setting(
         "CROWDGATE_PROLIFIC_WEBHOOK_SECRET",

@@ -365,6 +365,11 @@ class Bonus(Base):
     #: live runner are not touched; rows whose runner died are settled, then resent.
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: Platforms that pay in batches (Prolific): the batch set up for this bonus, and
+    #: when its pay was asked for. Written before the pay is sent: from then on the
+    #: row is settled by reading the platform's payments, never by paying again.
+    batch_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    pay_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

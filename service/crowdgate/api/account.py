@@ -11,7 +11,6 @@ from crowdgate.api.auth import require_admin
 from crowdgate.api.context import load, state
 from crowdgate.api.models import model, query_params
 from crowdgate.api.platform_access import client_for
-from crowdgate.platforms import get_platform
 from crowdgate.schemas.account import BalanceArgsSchema, BalanceSchema
 from crowdgate.schemas.common import ErrorSchema
 
@@ -39,6 +38,6 @@ class Balance(Resource):
             {
                 **args,
                 "balance": client.balance(),
-                "currency": get_platform(args["platform"]).currency,
+                "currency": client.currency,
             }
         )

@@ -204,9 +204,10 @@ class StudyBonuses(Resource):
                 study = studies.get_study(session, slug)
                 platform = _can_pay(study)
                 plan = _items(session, study, options)
-                balance = platform_client(study).balance()
+                client = platform_client(study)
+                balance = client.balance()
             body = plan_body(
-                plan, fee_of=platform.bonus_fee, balance=balance, currency=platform.currency
+                plan, fee_of=platform.bonus_fee, balance=balance, currency=client.currency
             )
             return BonusPlanSchema().dump(
                 {"study": slug, "dry_run": True, **_with_lines(body, lines)}

@@ -47,6 +47,10 @@ def platform_settings(app: Flask, platform: str) -> PlatformSettings:
             options={
                 "token": Secret(str(config.get("CROWDGATE_PROLIFIC_TOKEN") or "")),
                 "workspace_id": config.get("CROWDGATE_PROLIFIC_WORKSPACE_ID") or "",
+                "currency": config.get("CROWDGATE_PROLIFIC_CURRENCY") or "GBP",
+                "pay_settle_seconds": float(
+                    config.get("CROWDGATE_PROLIFIC_PAY_SETTLE_SECONDS", 600.0)
+                ),
             },
         )
     return PlatformSettings()

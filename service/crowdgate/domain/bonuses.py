@@ -8,25 +8,34 @@ left ``sending`` by a runner that stopped is first looked for among the assignme
 bonuses on the platform, because MTurk remembers tokens for 24 hours only.
 
 Rows are claimed in batches (domain/job_items.py), so idle runners can join a running
-bonus job and each row is sent by one runner only.
+bonus job and each row is sent by one runner only. Platforms that pay in batches with a
+pay that is not idempotent (Prolific) are paid by domain/bonus_batches.py instead.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from crowdgate.domain import job_items, jobs
+from crowdgate.domain import bonus_batches, job_items, jobs
 from crowdgate.domain.bonus_plans import FAILED, PENDING, SENDING, SENT, BonusPlan
+from crowdgate.domain.bonus_rows import (
+    COLUMNS,
+    MAX_ATTEMPTS,
+    Outcome,
+    Row,
+    claim,
+    close,
+    paid_elsewhere,
+    rows,
+    tally,
+)
 from crowdgate.errors import CrowdgateError, ValidationFailed
 from crowdgate.models import Bonus, Job, Study
 from crowdgate.platforms import PlatformClient
@@ -34,11 +43,6 @@ from crowdgate.platforms.failures import PlatformError, PlatformRejected, Platfo
 
 KIND = "bonus"
 DEFAULT_CONCURRENCY = 16
-#: Rows claimed together, then settled together: two writes per batch.
-BATCH = 200
-#: Sends of one row within one job (its token makes each the same payment) before
-#: the job gives up on it and ends failed, leaving it pending for a later job.
-MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 10.0
 
@@ -111,24 +115,6 @@ def list_bonuses(
 # --- the job ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Row:
-    id: int
-    worker_id: str
-    assignment_id: str
-    amount: Decimal
-    reason: str
-    attempts: int = 0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    row_id: int
-    state: str
-    error: str | None = None
-    response: dict[str, Any] | None = None
-
-
 def _has_work(session: Session, job_id: str) -> bool:
     return bool(
         session.scalar(
@@ -152,22 +138,28 @@ def _claimable_left(run: jobs.JobRun) -> bool:
 def run_bonus_job(run: jobs.JobRun) -> None:
     client = run.connect(str(run.params["platform"]), str(run.params["mode"]))
     concurrency = max(1, int(run.params.get("concurrency") or DEFAULT_CONCURRENCY))
+    in_batches = client.bonus_payment == "batch"
+    settle = bonus_batches.settle if in_batches else _settle_abandoned
+    send = bonus_batches.send_claimed if in_batches else _send_claimed
+    unsettled = bonus_batches.unsettled if in_batches else _abandoned_rows
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bonus") as pool:
         if run.helping:
-            _send_claimed(run, client, pool)
+            send(run, client, pool)
             return
         for name in ("sent", "failed", "settled_after_restart", "unsent"):
             run.counts.setdefault(name, 0)
         while True:
-            _settle_abandoned(run, client)
-            _tally(run)
+            settle(run, client)
+            tally(run)
             run.save_progress()
-            cancelled = _send_claimed(run, client, pool)
+            cancelled = send(run, client, pool)
             job_items.wait_for_others(run, Bonus)
             # Another runner may have put rows back (to retry them) and stopped.
-            if cancelled or not (_abandoned_rows(run) or _claimable_left(run)):
+            if cancelled or not (unsettled(run) or _claimable_left(run)):
                 break
-    _tally(run)
+            if in_batches:
+                bonus_batches.await_payments(run, client)
+    tally(run)
     if cancelled:
         raise jobs.Cancelled
     if run.counts["unsent"]:
@@ -184,28 +176,17 @@ def _send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExec
     while True:
         if run.cancel_requested():
             return True
-        with run.db.write() as session:
-            ids = job_items.claim_batch(
-                session,
-                Bonus,
-                run.job_id,
-                runner=run.runner,
-                now=run.clock(),
-                limit=BATCH,
-                max_attempts=MAX_ATTEMPTS,
-            )
-            if not ids:
-                return False
-            if not run.helping:
-                run.save_progress(session)
-        rows = _rows(run, ids)
-        outcomes = list(pool.map(lambda row: _send_one(client, row), rows))
+        ids = claim(run)
+        if not ids:
+            return False
+        claimed = rows(run, ids)
+        outcomes = list(pool.map(lambda row: _send_one(client, row), claimed))
         unclear = [o for o in outcomes if o.state == SENDING]
-        attempts = {row.id: row.attempts for row in rows}
+        attempts = {row.id: row.attempts for row in claimed}
         retry = [o for o in unclear if attempts[o.row_id] < MAX_ATTEMPTS]
         given_up = [o for o in unclear if attempts[o.row_id] >= MAX_ATTEMPTS]
         with run.db.write() as session:
-            _close(session, run, [o for o in outcomes if o.state != SENDING])
+            close(session, run, [o for o in outcomes if o.state != SENDING])
             # Sent again in this job with the same token: the platform takes it as the
             # same payment if the first one went through.
             job_items.release(
@@ -227,26 +208,15 @@ def _send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExec
                     ],
                 )
         if not run.helping:
-            _tally(run)
+            tally(run)
             run.save_progress()
         # Back off while the platform answers few calls, not for the odd lost answer:
         # those rows are retried in a later batch anyway.
-        if len(unclear) * 2 >= len(rows):
+        if len(unclear) * 2 >= len(claimed):
             unclear_batches += 1
             time.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (unclear_batches - 1)))
         else:
             unclear_batches = 0
-
-
-_ROW = (Bonus.id, Bonus.worker_id, Bonus.assignment_id, Bonus.amount, Bonus.reason, Bonus.attempts)
-
-
-def _rows(run: jobs.JobRun, ids: Sequence[int]) -> list[Row]:
-    with run.db.read() as session:
-        return [
-            Row(*values)
-            for values in session.execute(select(*_ROW).where(Bonus.id.in_(ids)).order_by(Bonus.id))
-        ]
 
 
 def _abandoned_rows(run: jobs.JobRun) -> list[Row]:
@@ -254,7 +224,7 @@ def _abandoned_rows(run: jobs.JobRun) -> list[Row]:
         return [
             Row(*values)
             for values in session.execute(
-                select(*_ROW)
+                select(*COLUMNS)
                 .where(
                     job_items.abandoned(Bonus, run.job_id, stale_before=run.stale_before()),
                     # given up on in this job (a later job resets attempts)
@@ -277,7 +247,7 @@ def _settle_abandoned(run: jobs.JobRun, client: PlatformClient) -> None:
         if row.assignment_id:
             by_assignment.setdefault(row.assignment_id, []).append(row)
     settled: list[Outcome] = []
-    for assignment_id, rows in by_assignment.items():
+    for assignment_id, group in by_assignment.items():
         try:
             paid = Counter(
                 (b.worker_id, Decimal(b.amount), b.reason)
@@ -286,15 +256,9 @@ def _settle_abandoned(run: jobs.JobRun, client: PlatformClient) -> None:
         except (PlatformError, ValidationFailed):
             continue  # not knowable now: the rows are sent again, with their tokens
         with run.db.read() as session:
-            for worker_id, amount, reason in session.execute(
-                select(Bonus.worker_id, Bonus.amount, Bonus.reason).where(
-                    Bonus.study_id == run.study_id,
-                    Bonus.assignment_id == assignment_id,
-                    Bonus.state == SENT,
-                )
-            ):
+            for worker_id, amount, reason in paid_elsewhere(session, run.study_id, assignment_id):
                 paid[(worker_id, Decimal(amount), reason)] -= 1
-        for row in rows:
+        for row in group:
             identity = (row.worker_id, Decimal(row.amount), row.reason)
             if paid[identity] > 0:
                 paid[identity] -= 1
@@ -304,7 +268,7 @@ def _settle_abandoned(run: jobs.JobRun, client: PlatformClient) -> None:
     settled_ids = {o.row_id for o in settled}
     resend = [row.id for row in unclear if row.id not in settled_ids]
     with run.db.write() as session:
-        _close(session, run, settled)
+        close(session, run, settled)
         job_items.release(
             session, Bonus, resend, ["not found among the platform's payments"] * len(resend)
         )
@@ -333,39 +297,3 @@ def _send_one(client: PlatformClient, row: Row) -> Outcome:
         error = f"{exc.code}: {exc.message}"
         return Outcome(row.id, FAILED, error, {"token": sent_token, "error": error})
     return Outcome(row.id, SENT, None, {"token": sent_token})
-
-
-def _close(session: Session, run: jobs.JobRun, outcomes: Sequence[Outcome]) -> None:
-    now = run.clock()
-    if not outcomes:
-        return
-    session.execute(
-        update(Bonus),
-        [
-            {
-                "id": o.row_id,
-                "state": o.state,
-                "last_error": o.error,
-                "platform_response": o.response or {},
-                "sent_at": now if o.state == SENT else None,
-            }
-            for o in outcomes
-        ],
-    )
-
-
-def _tally(run: jobs.JobRun) -> None:
-    with run.db.read() as session:
-        counts = dict(
-            session.execute(
-                select(Bonus.state, func.count())
-                .where(Bonus.job_id == run.job_id)
-                .group_by(Bonus.state)
-            ).all()
-        )
-    run.total = sum(counts.values())
-    run.done = counts.get(SENT, 0)
-    run.failed = counts.get(FAILED, 0)
-    run.counts["sent"] = run.done
-    run.counts["failed"] = run.failed
-    run.counts["unsent"] = counts.get(PENDING, 0) + counts.get(SENDING, 0)

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 from crowdgate.platforms.failures import NotSupported
 from crowdgate.platforms.records import (
+    BonusBatch,
+    BonusLine,
     BonusPayment,
     NotifyResult,
     Posting,
@@ -114,6 +116,17 @@ class PlatformClient:
     """
 
     platform: ClassVar[str]
+    #: The currency of amounts the client sends and reads (ISO 4217).
+    currency: str = "USD"
+    #: How bonuses are paid. "each": ``send_bonus``, one call per bonus, whose token
+    #: makes a repeat the same payment. "batch": ``set_up_bonuses`` for many, then one
+    #: ``pay_bonuses`` that is NOT idempotent: the ledger records the pay before it is
+    #: sent and settles an unclear one from ``list_bonuses``, never by paying again.
+    bonus_payment: ClassVar[str] = "each"
+    #: How long a batch's payments may take to show in ``list_bonuses`` after its pay
+    #: was accepted (the platform pays asynchronously); until then, not finding them
+    #: does not mean they were not paid.
+    pay_settle_seconds: float = 0.0
 
     def close(self) -> None:
         """Release connections (the app's clients are closed when it shuts down)."""
@@ -158,15 +171,39 @@ class PlatformClient:
         """Pay one bonus; ``token`` makes a repeat of the same payment a no-op where it can."""
         raise self._unsupported("pay bonuses")
 
+    def set_up_bonuses(self, posting_id: str, lines: Sequence[BonusLine]) -> BonusBatch:
+        """Set up (without paying) bonuses for submissions of one posting; a batch set
+        up and never paid costs nothing. Raises PlatformRejected naming the refused
+        lines' problem, when the platform refuses any."""
+        raise self._unsupported("set up bonuses in batches")
+
+    def pay_bonuses(self, batch_id: str) -> None:
+        """Pay a batch set up by ``set_up_bonuses``. Calling it twice pays twice."""
+        raise self._unsupported("pay bonuses in batches")
+
     def list_bonuses(
         self, *, posting_id: str | None = None, assignment_id: str | None = None
     ) -> Iterator[BonusPayment]:
+        """Bonuses paid on a posting or to one submission. A platform that does not
+        keep bonus reasons answers "" as each one's reason."""
         raise self._unsupported("list bonuses")
 
     # --- messages ---------------------------------------------------------------------
 
-    def notify(self, worker_ids: Sequence[str], subject: str, body: str) -> list[NotifyResult]:
-        """Message the workers; one result per worker, in their order."""
+    def notify(
+        self,
+        worker_ids: Sequence[str],
+        subject: str,
+        body: str,
+        *,
+        posting_id: str | None = None,
+    ) -> list[NotifyResult]:
+        """Message the workers; one result per worker, in their order. ``posting_id``
+        is the posting they took part in, for platforms whose messages are about one
+        (MTurk ignores it).
+
+        Raises only when nothing can have been sent; once a message may have gone out,
+        failures are reported per worker instead."""
         raise self._unsupported("message workers")
 
     # --- qualifications ---------------------------------------------------------------

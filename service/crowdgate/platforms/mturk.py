@@ -280,7 +280,14 @@ class MTurkClient(PlatformClient):
 
     # --- messages ---------------------------------------------------------------------
 
-    def notify(self, worker_ids: Sequence[str], subject: str, body: str) -> list[NotifyResult]:
+    def notify(
+        self,
+        worker_ids: Sequence[str],
+        subject: str,
+        body: str,
+        *,
+        posting_id: str | None = None,
+    ) -> list[NotifyResult]:
         """Message the workers in calls of 100; one result per distinct worker, in order.
 
         Raises when nothing can have been sent (bad input, or the first call refused);

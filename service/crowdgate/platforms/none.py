@@ -118,7 +118,14 @@ class NoPlatformClient(PlatformClient):
     ) -> Iterator[BonusPayment]:
         self._no("has no payments to list", "Your own payment system holds what was paid.")
 
-    def notify(self, worker_ids: Sequence[str], subject: str, body: str) -> list[NotifyResult]:
+    def notify(
+        self,
+        worker_ids: Sequence[str],
+        subject: str,
+        body: str,
+        *,
+        posting_id: str | None = None,
+    ) -> list[NotifyResult]:
         self._no(
             "has no messages",
             "Contact participants through the channel you recruited them by (e-mail, a panel).",

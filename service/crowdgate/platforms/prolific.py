@@ -11,6 +11,7 @@ never tells a participant they were added or removed).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -23,6 +24,10 @@ from crowdgate.platforms.base import Platform, PlatformClient, PlatformSettings
 from crowdgate.platforms.failures import PlatformError, PlatformRejected, PlatformUnavailable
 from crowdgate.platforms.prolific_http import PLATFORM, ProlificHttp, revealed
 from crowdgate.platforms.records import (
+    BonusBatch,
+    BonusLine,
+    BonusPayment,
+    NotifyResult,
     Posting,
     QualificationGrant,
     QualificationType,
@@ -55,6 +60,20 @@ REJECTION_CATEGORIES = (
 )
 #: The category of a rejection whose caller named none.
 REJECTION_CATEGORY = "OTHER"
+#: Prolific's service fee on a bonus, as a share of it (fees = a third of the amount
+#: in Prolific's own example, 850 -> 283.34, rounded up here to the cent).
+BONUS_FEE_SHARE = Decimal(1) / Decimal(3)
+#: Participants one bulk message may reach ("4,000 by default").
+MAX_BULK_RECIPIENTS = 4000
+#: Prolific messages have no subject; crowdgate puts it on the body's first line.
+MAX_SUBJECT = 200
+MAX_MESSAGE = 10000
+#: Bonuses are paid "in the following minutes": how long crowdgate waits for an
+#: unclear pay's payments to show before it takes them as not made.
+PAY_SETTLE_SECONDS = 600.0
+CURRENCY = "GBP"
+#: How a result starts when nothing was sent to that worker (the message job sends it again).
+NOT_SENT = "Not sent:"
 
 
 def refuse(field: str, problem: str) -> ValidationFailed:
@@ -73,6 +92,18 @@ class Prolific(Platform):
     worker_id_pattern = re.compile(r"[0-9a-fA-F]{24}")
     #: The answer field sync keeps the completion code a participant entered under.
     code_answer_field = records.CODE_FIELD
+    #: A workspace's currency is GBP unless it was made in USD (CROWDGATE_PROLIFIC_CURRENCY).
+    currency = CURRENCY
+
+    def bonus_fee(self, amount: Decimal) -> Decimal:
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+            raise refuse("amount", f"must be a positive amount, got {amount!r}")
+        cents = amount * BONUS_FEE_SHARE * 100
+        return Decimal(math.ceil(cents)) / 100
+
+    def check_message(self, subject: str, body: str) -> None:
+        _check_text(subject, "subject", MAX_SUBJECT)
+        _check_text(body, "body", MAX_MESSAGE)
 
     def completion_url(self, completion_code: str) -> str | None:
         return f"{COMPLETION_PAGE}?{urlencode({'cc': completion_code})}"
@@ -128,13 +159,20 @@ class Prolific(Platform):
             session=settings.client,
         )
         workspace = str(settings.options.get("workspace_id") or "").strip() or None
-        return ProlificClient(http, mode=mode, workspace_id=workspace)
+        client = ProlificClient(http, mode=mode, workspace_id=workspace)
+        client.currency = str(settings.options.get("currency") or CURRENCY).upper()
+        settle = settings.options.get("pay_settle_seconds")
+        client.pay_settle_seconds = PAY_SETTLE_SECONDS if settle is None else float(settle)
+        return client
 
 
 class ProlificClient(PlatformClient):
     """Prolific for one mode (both reach the same API)."""
 
     platform = PLATFORM
+    currency = CURRENCY
+    bonus_payment = "batch"
+    pay_settle_seconds = PAY_SETTLE_SECONDS
 
     def __init__(self, http: ProlificHttp, *, mode: str, workspace_id: str | None) -> None:
         self.http = http
@@ -233,6 +271,137 @@ class ProlificClient(PlatformClient):
             )
         return records.major_units(answer["available_balance"])
 
+    def set_up_bonuses(self, posting_id: str, lines: Sequence[BonusLine]) -> BonusBatch:
+        """POST /submissions/bonus-payments/: one line per bonus, by submission id (a
+        participant may have several submissions), amounts in major units. Nothing is
+        paid; a set-up that is never paid costs nothing, so an unclear one is retried."""
+        checked_id(posting_id, "posting_id")
+        if not lines:
+            raise refuse("lines", "must hold at least one bonus")
+        rows = []
+        for index, line in enumerate(lines):
+            checked_id(line.assignment_id, f"lines.{index}.assignment_id")
+            if not line.amount.is_finite() or line.amount <= 0:
+                raise refuse(f"lines.{index}.amount", f"must be positive, got {line.amount}")
+            rows.append(f"{line.assignment_id},{line.amount.quantize(Decimal('0.01'))}\n")
+        answer = self.http.call(
+            "POST",
+            "submissions/bonus-payments/",
+            body={"study_id": posting_id, "csv_bonuses": "".join(rows)},
+            idempotent=True,
+        )
+        if not isinstance(answer, dict) or not answer.get("id"):
+            raise PlatformUnavailable(
+                "Prolific POST submissions/bonus-payments/ gave no id.",
+                platform=PLATFORM,
+                platform_code="UnexpectedAnswer",
+                retryable=True,
+            )
+        return BonusBatch(
+            id=str(answer["id"]),
+            amount=records.major_units(answer.get("amount")),
+            fees=records.major_units(answer.get("fees")),
+        )
+
+    def pay_bonuses(self, batch_id: str) -> None:
+        """POST /bulk-bonus-payments/{id}/pay/, sent once: Prolific pays everyone again
+        on a second call, so a 5xx or a lost answer is never retried here."""
+        checked_id(batch_id, "batch_id")
+        self.http.call("POST", f"bulk-bonus-payments/{batch_id}/pay/", idempotent=False)
+
+    def list_bonuses(
+        self, *, posting_id: str | None = None, assignment_id: str | None = None
+    ) -> Iterator[BonusPayment]:
+        """The bonuses paid on each submission (Prolific keeps amounts, not reasons)."""
+        if (posting_id is None) == (assignment_id is None):
+            raise refuse("posting_id", "give this or assignment_id, not both")
+        if assignment_id is not None:
+            checked_id(assignment_id, "assignment_id")
+            return self._bonuses_of_submission(assignment_id)
+        return self._bonuses_of_study(checked_id(str(posting_id), "posting_id"))
+
+    def _bonuses_of_submission(self, submission_id: str) -> Iterator[BonusPayment]:
+        found = self.http.call("GET", f"submissions/{submission_id}/", idempotent=True)
+        if isinstance(found, dict):
+            yield from records.bonus_payments(found)
+
+    def _bonuses_of_study(self, study_id: str) -> Iterator[BonusPayment]:
+        for page in self.http.pages(f"studies/{study_id}/submissions/"):
+            for item in page:
+                yield from records.bonus_payments(item)
+
+    # --- messages ---------------------------------------------------------------------
+
+    def notify(
+        self,
+        worker_ids: Sequence[str],
+        subject: str,
+        body: str,
+        *,
+        posting_id: str | None = None,
+    ) -> list[NotifyResult]:
+        """POST /messages/bulk/ about the study ``posting_id``, in calls of 4,000; the
+        subject is the body's first line (Prolific messages have none).
+
+        Raises when nothing can have been sent; a call that may have reached Prolific
+        (a lost answer, a 5xx) is reported per worker and not repeated, since Prolific
+        would deliver it twice.
+        """
+        Prolific().check_message(subject, body)
+        if posting_id is None:
+            raise refuse("posting_id", "is required: Prolific messages are about one study")
+        checked_id(posting_id, "posting_id")
+        workers = list(dict.fromkeys(worker_ids))
+        if not workers:
+            raise refuse("worker_ids", "must name at least one participant")
+        for index, worker in enumerate(workers):
+            problem = Prolific().validate_worker_id(worker) if isinstance(worker, str) else None
+            if not isinstance(worker, str) or problem:
+                raise refuse(f"worker_ids.{index}", problem or "must be text")
+        text = f"{subject.strip()}\n\n{body}"
+        outcome: dict[str, NotifyResult] = {}
+        sent_any = False
+        for start in range(0, len(workers), MAX_BULK_RECIPIENTS):
+            chunk = workers[start : start + MAX_BULK_RECIPIENTS]
+            try:
+                self.http.call(
+                    "POST",
+                    "messages/bulk/",
+                    body={"ids": chunk, "study_id": posting_id, "body": text},
+                    idempotent=False,
+                )
+            except PlatformError as exc:
+                # A 429 that outlasted every retry was carried out no more than a refusal.
+                unclear = (
+                    isinstance(exc, PlatformUnavailable) and exc.extra.get("http_status") != 429
+                )
+                if not sent_any and not unclear:
+                    raise
+                problem = (
+                    f"{exc.message} (Prolific may have delivered it: check before sending again)"
+                    if unclear
+                    else f"{NOT_SENT} {exc.message}"
+                )
+                for worker in chunk:
+                    outcome[worker] = NotifyResult(
+                        worker, ok=False, problem=problem, platform_code=exc.platform_code or ""
+                    )
+                for worker in workers:
+                    outcome.setdefault(
+                        worker,
+                        NotifyResult(
+                            worker,
+                            ok=False,
+                            problem=f"{NOT_SENT} an earlier call failed ({exc.message})",
+                            platform_code=exc.platform_code or "",
+                        ),
+                    )
+                break
+            sent_any = True
+            for worker in chunk:
+                outcome[worker] = NotifyResult(worker, ok=True)
+        return [outcome[worker] for worker in workers]
+
     # --- participant groups as qualifications -----------------------------------------
 
     def create_qualification_type(self, name: str, description: str) -> QualificationType:
@@ -317,6 +486,13 @@ class ProlificClient(PlatformClient):
         answer = self.http.call("GET", f"studies/{posting_id}/", idempotent=True)
         counts = self.http.call("GET", f"studies/{posting_id}/submissions/counts/", idempotent=True)
         return records.posting(answer, counts if isinstance(counts, dict) else None)
+
+
+def _check_text(value: str, field: str, maximum: int) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(field, "must not be empty")
+    if len(value) > maximum:
+        raise refuse(field, f"is {len(value)} characters long; Prolific takes at most {maximum}")
 
 
 def _check_name(name: str) -> None:

@@ -6,7 +6,7 @@ carry major units as Decimals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -17,6 +17,7 @@ from crowdgate.platforms.records import (
     RETURNED,
     SUBMITTED,
     TIMED_OUT,
+    BonusPayment,
     Posting,
     QualificationGrant,
     QualificationType,
@@ -69,6 +70,18 @@ def major_units(minor: Any) -> Decimal:
         return Decimal(str(minor or 0)) / HUNDRED
     except InvalidOperation:
         return Decimal(0)
+
+
+def bonus_payments(item: Mapping[str, Any]) -> Iterator[BonusPayment]:
+    """The bonuses paid on a submission (``bonus_payments``: minor units, no reasons)."""
+    worker = str(item.get("participant_id") or item.get("participant") or "")
+    for amount in item.get("bonus_payments") or ():
+        yield BonusPayment(
+            worker_id=worker,
+            assignment_id=str(item.get("id") or "") or None,
+            amount=major_units(amount),
+            reason="",
+        )
 
 
 def submission(item: Mapping[str, Any], study_id: str) -> Submission | None:

@@ -46,6 +46,24 @@ class BonusPayment:
 
 
 @dataclass(frozen=True)
+class BonusLine:
+    """One bonus of a batch set up to be paid together (see PlatformClient.bonus_payment)."""
+
+    worker_id: str
+    assignment_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class BonusBatch:
+    """A batch of bonuses the platform has set up but not paid: ``id`` pays it."""
+
+    id: str
+    amount: Decimal
+    fees: Decimal
+
+
+@dataclass(frozen=True)
 class NotifyResult:
     """What happened to one worker of a message: ``ok``, or the platform's reason."""
 
