@@ -27,6 +27,9 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 #: or not knowable (the call may have delivered it; it is never sent again).
 SOFT_FAILURE, HARD_FAILURE, UNCLEAR = "soft_failure", "hard_failure", "unclear"
 OUTCOMES = (SENT, SOFT_FAILURE, HARD_FAILURE, UNCLEAR)
+#: The code of a recipient failed because the record holds no posting (hit_id) for
+#: them that the platform's messages need: nothing was sent, so a resend tries again.
+NO_POSTING = "no_posting"
 #: A dry run lists at most this many recipients' ids (the count is always exact).
 RECIPIENTS_SHOWN = 1000
 
@@ -69,7 +72,8 @@ class MessagePlan:
     message: Message | None = None
     #: Workers the message has no recipient row for yet.
     new: list[str] = field(default_factory=list)
-    #: Recipient rows still pending: a new job sends them.
+    #: Recipient rows still pending, or failed before any call (no posting): a new job
+    #: sends them.
     unfinished: list[int] = field(default_factory=list)
     unfinished_workers: list[str] = field(default_factory=list)
     #: Rows another running job is sending right now: left to it.
@@ -173,9 +177,12 @@ def build_plan(
         if row is None:
             plan.new.append(worker)
             continue
-        row_id, row_state, job_state = row
+        row_id, row_state, row_code, job_state = row
         if row_state == SENT:
             plan.already_sent += 1
+        elif row_state == FAILED and row_code == NO_POSTING:
+            plan.unfinished.append(row_id)
+            plan.unfinished_workers.append(worker)
         elif row_state == FAILED or (row_state == SENDING and job_state != jobs.RUNNING):
             # A send left half-way by a job that has ended may have been delivered:
             # it is settled as unclear when recorded, never sent again.
@@ -188,20 +195,26 @@ def build_plan(
     return plan
 
 
+def never_sent() -> Any:
+    """The condition for recipient rows that failed before any call was made for them."""
+    return (MessageRecipient.state == FAILED) & (MessageRecipient.platform_code == NO_POSTING)
+
+
 def _recipients(
     session: Session, message: Message | None, workers: Sequence[str]
-) -> dict[str, tuple[int, str, str | None]]:
-    """The message's rows for ``workers``: id, state and the state of their job."""
+) -> dict[str, tuple[int, str, str | None, str | None]]:
+    """The message's rows for ``workers``: id, state, platform code and their job's state."""
     if message is None:
         return {}
-    rows: dict[str, tuple[int, str, str | None]] = {}
+    rows: dict[str, tuple[int, str, str | None, str | None]] = {}
     wanted = sorted(set(workers))
     for start in range(0, len(wanted), 500):
-        for worker, row_id, row_state, job_state in session.execute(
+        for worker, row_id, row_state, row_code, job_state in session.execute(
             select(
                 MessageRecipient.worker_id,
                 MessageRecipient.id,
                 MessageRecipient.state,
+                MessageRecipient.platform_code,
                 Job.state,
             )
             .outerjoin(Job, Job.id == MessageRecipient.job_id)
@@ -210,7 +223,7 @@ def _recipients(
                 MessageRecipient.worker_id.in_(wanted[start : start + 500]),
             )
         ):
-            rows[worker] = (row_id, row_state, job_state)
+            rows[worker] = (row_id, row_state, row_code, job_state)
     return rows
 
 

@@ -1,16 +1,18 @@
 """The message ledger, and the job that sends a message at most once to each worker.
 
 A recipient row is written (``pending``) before anything is sent, claimed in batches
-of 100 (``sending``, one NotifyWorkers call each) and settled ``sent`` or ``failed``
-from the platform's answer for each worker. Messages have no idempotency token, so a
-row whose send may have happened (an answer lost, a runner that stopped mid-call) is
-settled as failed with the outcome ``unclear`` and never sent again.
+of 100 (``sending``) and settled ``sent`` or ``failed`` from the platform's answer for
+each worker. A batch is sent in one call per posting its workers took part in (the
+participant's ``hit_id``), since some platforms message only about one posting.
+Messages have no idempotency token, so a row whose send may have happened (an answer
+lost, a runner that stopped mid-call) is settled as failed with the outcome
+``unclear`` and never sent again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,20 +24,22 @@ from crowdgate.domain import job_items, jobs
 from crowdgate.domain.message_plans import (
     FAILED,
     HARD_FAILURE,
+    NO_POSTING,
     PENDING,
     SENDING,
     SENT,
     SOFT_FAILURE,
     UNCLEAR,
     MessagePlan,
+    never_sent,
 )
-from crowdgate.errors import CrowdgateError
-from crowdgate.models import Job, Message, MessageRecipient, Study
+from crowdgate.errors import CrowdgateError, ValidationFailed
+from crowdgate.models import Job, Message, MessageRecipient, Participant, Study
 from crowdgate.platforms import NotifyResult, PlatformClient
 from crowdgate.platforms.failures import PlatformError, PlatformUnavailable
 
 KIND = "message"
-#: Workers per platform call: MTurk's NotifyWorkers takes at most 100.
+#: Recipients claimed at a time (MTurk's NotifyWorkers takes at most 100 a call).
 BATCH = 100
 #: Calls in a row the platform may refuse outright (nothing sent) before the job stops.
 ROUNDS = 5
@@ -57,8 +61,9 @@ def record(
     now: datetime,
 ) -> Message:
     """Write the message (once per key) and its new recipients for ``job``; hand the job
-    the recipients still pending from an earlier one, and settle as unclear those an
-    ended job left half-sent. Returns the message's row."""
+    the recipients still pending from an earlier one or failed without a call (no
+    posting), and settle as unclear those an ended job left half-sent. Returns the
+    message's row."""
     message = plan.message
     if message is None:
         message = Message(
@@ -88,9 +93,9 @@ def record(
             update(MessageRecipient)
             .where(
                 MessageRecipient.id.in_(unfinished[start : start + 500]),
-                MessageRecipient.state == PENDING,
+                (MessageRecipient.state == PENDING) | never_sent(),
             )
-            .values(job_id=job.id)
+            .values(job_id=job.id, state=PENDING, outcome=None)
         )
     ended = select(Job.id).where(Job.state.in_(jobs.FINISHED)).scalar_subquery()
     session.execute(
@@ -140,13 +145,13 @@ def run_message_job(run: jobs.JobRun) -> None:
         message = session.get(Message, run.result["message_id"])
         if message is None:
             raise CrowdgateError("The job's message is gone.", code="message_not_found")
-        subject, body = message.subject, message.body
+        subject, body, study_id = message.subject, message.body, message.study_id
     if not run.helping:
         _settle_abandoned(run)
         _tally(run)
         run.save_progress()
     while True:
-        _send_pending(run, client, subject, body)
+        _send_pending(run, client, study_id, subject, body)
         if run.helping:
             return  # the owner keeps the tally and ends the job
         _wait_for_others(run)
@@ -157,7 +162,9 @@ def run_message_job(run: jobs.JobRun) -> None:
     _tally(run)
 
 
-def _send_pending(run: jobs.JobRun, client: PlatformClient, subject: str, body: str) -> None:
+def _send_pending(
+    run: jobs.JobRun, client: PlatformClient, study_id: int, subject: str, body: str
+) -> None:
     """Claim and send batches until none is pending, checking for a cancel before each."""
     refusals = 0
     while True:
@@ -177,7 +184,7 @@ def _send_pending(run: jobs.JobRun, client: PlatformClient, subject: str, body: 
             )
         if not ids:
             return
-        if _send_batch(run, client, ids, subject, body):
+        if _send_batch(run, client, study_id, ids, subject, body):
             refusals = 0
         else:
             refusals += 1
@@ -195,10 +202,15 @@ def _send_pending(run: jobs.JobRun, client: PlatformClient, subject: str, body: 
 
 
 def _send_batch(
-    run: jobs.JobRun, client: PlatformClient, ids: Sequence[int], subject: str, body: str
+    run: jobs.JobRun,
+    client: PlatformClient,
+    study_id: int,
+    ids: Sequence[int],
+    subject: str,
+    body: str,
 ) -> bool:
-    """Message one claimed batch; False when the platform refused it (nothing sent, the
-    rows are pending again)."""
+    """Message one claimed batch, one call per posting; False when the platform refused
+    every call (nothing sent, the rows are pending again)."""
     with run.db.read() as session:
         workers = dict(
             session.execute(
@@ -207,8 +219,58 @@ def _send_batch(
                 )
             ).all()
         )
+        postings = postings_of(session, study_id, workers.values())
+    groups: dict[str | None, list[int]] = {}
+    for row_id in ids:
+        groups.setdefault(postings.get(workers[row_id]), []).append(row_id)
+    refused = 0
+    queue = list(groups.items())
+    for number, (posting, rows) in enumerate(queue):
+        try:
+            if not _send_group(run, client, posting, rows, workers, subject, body):
+                refused += 1
+        except CrowdgateError:
+            # The job stops on this error: the later groups were not sent either.
+            later = [row_id for _, group in queue[number + 1 :] for row_id in group]
+            with run.db.write() as session:
+                job_items.release(
+                    session, MessageRecipient, later, [""] * len(later), error_column="error"
+                )
+            raise
+    return refused < len(queue)
+
+
+def postings_of(session: Session, study_id: int, workers: Iterable[str]) -> dict[str, str]:
+    """The posting each worker took part in: the ``hit_id`` of their latest attempt that
+    has one. Workers with none recorded are left out."""
+    wanted = sorted(set(workers))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        for worker, hit_id in session.execute(
+            select(Participant.worker_id, Participant.hit_id)
+            .where(
+                Participant.study_id == study_id,
+                Participant.worker_id.in_(wanted[start : start + 500]),
+                Participant.hit_id.is_not(None),
+            )
+            .order_by(Participant.attempt, Participant.id)
+        ):
+            found[worker] = str(hit_id)  # a later attempt's posting replaces an earlier one
+    return found
+
+
+def _send_group(
+    run: jobs.JobRun,
+    client: PlatformClient,
+    posting: str | None,
+    ids: Sequence[int],
+    workers: dict[int, str],
+    subject: str,
+    body: str,
+) -> bool:
+    """Message the workers of one posting; False when the platform refused the call."""
     try:
-        results = client.notify([workers[i] for i in ids], subject, body)
+        results = client.notify([workers[i] for i in ids], subject, body, posting_id=posting)
     except PlatformError as exc:
         # notify raises only when nothing can have been sent: trying again is safe.
         error = f"{exc.platform_code or exc.code}: {exc.message}"
@@ -217,10 +279,17 @@ def _send_batch(
                 session, MessageRecipient, ids, [error] * len(ids), error_column="error"
             )
         return False
+    except ValidationFailed as exc:
+        if posting is None and "posting_id" in exc.fields:
+            # Nothing was sent, and sending again cannot help until the posting is known;
+            # the rest of the batch goes on.
+            with run.db.write() as session:
+                _close(session, run, [_no_posting(row_id, exc) for row_id in ids])
+            return True
+        _release_unsent(run, ids)
+        raise
     except CrowdgateError:
-        # Refused by the adapter's own checks before any call: nothing was sent.
-        with run.db.write() as session:
-            job_items.release(session, MessageRecipient, ids, [""] * len(ids), error_column="error")
+        _release_unsent(run, ids)
         raise
     by_worker = {result.worker_id: result for result in results}
     outcomes = [_outcome(row_id, by_worker.get(workers[row_id])) for row_id in ids]
@@ -235,6 +304,24 @@ def _send_batch(
             error_column="error",
         )
     return True
+
+
+def _release_unsent(run: jobs.JobRun, ids: Sequence[int]) -> None:
+    """Refused by the adapter's own checks before any call: nothing was sent."""
+    with run.db.write() as session:
+        job_items.release(session, MessageRecipient, ids, [""] * len(ids), error_column="error")
+
+
+def _no_posting(row_id: int, exc: ValidationFailed) -> Outcome:
+    return Outcome(
+        row_id,
+        FAILED,
+        HARD_FAILURE,
+        NO_POSTING,
+        "The study's record has no posting for this worker (the participant's hit_id, "
+        f"STUDY_ID on Prolific), and the platform messages only about one ({exc.message}). "
+        "Nothing was sent: record it (sync the study) and send the same message again.",
+    )
 
 
 def outcome_of(result: NotifyResult | None) -> tuple[str, str | None]:
