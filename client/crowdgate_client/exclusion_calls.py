@@ -39,6 +39,15 @@ MEMBERS_FILE = "/exclusions/{name}/members/file"
 MEMBERS_CSV = "/exclusions/{name}/members.csv"
 GROUP_SYNC = "/exclusions/{name}/sync"
 DEFAULT_PAGE_SIZE = 100
+#: The arguments that bind a group, each to one platform's qualification or group.
+BINDING_ARGUMENTS = frozenset(
+    (
+        "mturk_qualification_type_id",
+        "mturk_qualification_name",
+        "prolific_group_id",
+        "prolific_group_name",
+    )
+)
 
 
 class ExclusionCalls:
@@ -79,6 +88,8 @@ class ExclusionCalls:
         record_when: RecordWhen | None = None,
         mturk_qualification_type_id: str | None = None,
         mturk_qualification_name: str | None = None,
+        prolific_group_id: str | None = None,
+        prolific_group_name: str | None = None,
         mode: Mode | None = None,
         unbind: bool = False,
     ) -> SavedExclusionGroup:
@@ -87,22 +98,31 @@ class ExclusionCalls:
         ``record_studies`` replaces the studies whose participants join by themselves
         (those they have already join now), when ``record_when`` says. Bind the group to
         an MTurk qualification by id, or by name (the requester's type of that name,
-        created if there is none), with ``mode`` sandbox or live; ``unbind=True`` drops
-        the binding. ``.created`` says whether the group is new.
+        created if there is none), or to a Prolific participant group by id, or by name
+        (the workspace's group of that name, created if there is none), with ``mode``
+        sandbox or live; ``unbind=True`` drops the binding. A group has one binding: the
+        service refuses two at once (ValidationError naming the fields). ``.created`` says
+        whether the group is new.
         """
         body: dict[str, Any] = {
             "description": description,
             "record_when": record_when,
             "mturk_qualification_type_id": mturk_qualification_type_id,
             "mturk_qualification_name": mturk_qualification_name,
+            "prolific_group_id": prolific_group_id,
+            "prolific_group_name": prolific_group_name,
             "mode": mode,
         }
         body = {key: value for key, value in body.items() if value is not None}
         if record_studies is not None:
             body["record_studies"] = _names(record_studies, "record_studies", "memory-1")
         if unbind:
-            if mturk_qualification_type_id or mturk_qualification_name:
-                raise TypeError("unbind=True drops the binding: give no qualification with it")
+            if set(body) & BINDING_ARGUMENTS:
+                raise TypeError(
+                    "unbind=True drops the binding: give no qualification or participant "
+                    "group with it"
+                )
+            # Either platform's id field unbinds whatever the group is bound to.
             body["mturk_qualification_type_id"] = None
         response = self._transport.request("PUT", expand(GROUP, name=name), json=body)
         return SavedExclusionGroup.from_response(

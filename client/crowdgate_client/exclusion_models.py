@@ -23,14 +23,27 @@ FileAction: TypeAlias = Literal["add", "remove"]
 
 @dataclass(frozen=True, kw_only=True)
 class GroupBinding:
-    """The platform qualification a group is synced to."""
+    """The platform qualification a group is synced to: on MTurk a qualification type,
+    on Prolific a participant group (the service names both ``qualification_*``)."""
 
     platform: str
     mode: str
+    #: The MTurk qualification type id, or the Prolific participant group id.
     qualification_type_id: str
-    #: Set when the group was bound by name (``mturk_qualification_name``).
+    #: Set when the group was bound by name (``mturk_qualification_name`` or
+    #: ``prolific_group_name``).
     qualification_name: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def prolific_group_id(self) -> str | None:
+        """The Prolific participant group, for a group bound on Prolific."""
+        return self.qualification_type_id if self.platform == "prolific" else None
+
+    @property
+    def prolific_group_name(self) -> str | None:
+        """The participant group's name, when the group was bound by name on Prolific."""
+        return self.qualification_name if self.platform == "prolific" else None
 
     @classmethod
     def from_json(cls, data: JSONObject) -> Self:

@@ -53,6 +53,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _days(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"expected a whole number of days >= 1, got {text!r}")
+    return value
+
+
 JOB_RUNNERS = ("inline", "queue")
 
 
@@ -200,6 +207,13 @@ SETTINGS: tuple[Setting, ...] = (
         "The workspace's hook secret (Prolific's POST /api/v1/hooks/secrets/) that signs "
         "hooks sent to /api/v1/webhooks/prolific; unset: that endpoint refuses every hook.",
         secret=True,
+    ),
+    Setting(
+        "CROWDGATE_WEBHOOK_EVENT_RETENTION_DAYS",
+        30,
+        _days,
+        "Days a hook's event id is kept to drop repeats of it (Prolific repeats an event "
+        "for far less); older ids are deleted as hooks arrive, at most hourly per process.",
     ),
     Setting(
         "CROWDGATE_JOB_STALE_SECONDS",

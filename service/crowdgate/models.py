@@ -429,4 +429,4 @@ class WebhookEvent(Base):
     event_id: Mapped[str] = mapped_column(String(200), unique=True)
     event_type: Mapped[str] = mapped_column(String(100))
     resource_id: Mapped[str] = mapped_column(String(128))
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -16,7 +16,8 @@ from marshmallow import Schema, ValidationError
 
 from crowdgate.clock import Clock
 from crowdgate.db import Database
-from crowdgate.domain.idempotency import PurgeSchedule
+from crowdgate.domain import idempotency, submission_hooks
+from crowdgate.domain.purge_schedule import PurgeSchedule
 from crowdgate.errors import CrowdgateError, UnsupportedMediaType, ValidationFailed
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -34,7 +35,12 @@ class CrowdGateState:
     max_state_bytes: int
     default_lease_minutes: int
     rate_limit: Any = None  # api.ratelimit.SurveyRateLimit, set once the API is built
-    idempotency_purge: PurgeSchedule = field(default_factory=PurgeSchedule)
+    idempotency_purge: PurgeSchedule = field(
+        default_factory=lambda: PurgeSchedule(idempotency.PURGE_EVERY)
+    )
+    webhook_event_purge: PurgeSchedule = field(
+        default_factory=lambda: PurgeSchedule(submission_hooks.PURGE_EVERY)
+    )
 
 
 def state() -> CrowdGateState:

@@ -1,5 +1,8 @@
 """The survey rate limit: one counter per survey key and client address, on every survey endpoint.
 
+Admin calls and hook deliveries the platform signed are not counted; an unsigned or
+badly signed delivery is, so the hook endpoint does not let anyone flood the service.
+
 Counters live in the storage named by ``CROWDGATE_RATELIMIT_STORAGE_URI`` (memory, or
 Redis to share them between instances), counted by the ``limits`` library's
 fixed-window strategy: the library under flask-limiter, used directly. flask-limiter's
@@ -21,6 +24,7 @@ from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from crowdgate.api.auth import survey_key_given
+from crowdgate.api.webhooks import signed_delivery
 from crowdgate.errors import RateLimited
 
 SCOPE = "crowdgate-survey"
@@ -89,6 +93,8 @@ class SurveyRateLimit:
         """Count this survey call; 429 (with Retry-After) once the caller is over the limit."""
         if request.method == "OPTIONS" or "Authorization" in request.headers:
             return  # admin scripts pace themselves; preflights carry no key
+        if signed_delivery():
+            return  # Prolific sends bursts of hooks from a few addresses
         key = _caller_key()
         strategy = self._strategy()
         try:

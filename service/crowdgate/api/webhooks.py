@@ -3,16 +3,23 @@
 No admin key: Prolific signs each delivery with the workspace's hook secret
 (CROWDGATE_PROLIFIC_WEBHOOK_SECRET). Sync stays the fallback for anything a hook
 missed or could not be matched to a participant.
+
+A delivery whose signature checks out does not count against the survey rate limit:
+Prolific sends bursts of hooks from a few addresses. One without a valid signature
+counts like any other anonymous call. Each process forgets handled event ids older
+than CROWDGATE_WEBHOOK_EVENT_RETENTION_DAYS, checking at most hourly, as hooks arrive.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_restx import Namespace, Resource
 from marshmallow import Schema, fields
+from sqlalchemy.exc import SQLAlchemyError
 
 from crowdgate.api.context import now, state
 from crowdgate.api.models import model
@@ -27,6 +34,7 @@ from crowdgate.schemas.common import ErrorSchema
 
 PLATFORM = "prolific"
 SECRET_SETTING = "CROWDGATE_PROLIFIC_WEBHOOK_SECRET"
+RETENTION_SETTING = "CROWDGATE_WEBHOOK_EVENT_RETENTION_DAYS"
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,36 @@ error_model = model(ns, ErrorSchema, "Error")
 result_model = model(ns, HookResultSchema, "HookResult")
 
 
+def _signature_problem(secret: str) -> hooks.BadHook | None:
+    """What is wrong with the delivery's signature, or None; checked once per request,
+    since the rate limit asks before the view does."""
+    if "crowdgate_hook_problem" not in g:
+        try:
+            hooks.verify(
+                secret,
+                request.headers.get(hooks.TIMESTAMP_HEADER),
+                request.headers.get(hooks.SIGNATURE_HEADER),
+                request.get_data(cache=True),
+                now().timestamp(),
+            )
+        except hooks.BadHook as exc:
+            g.crowdgate_hook_problem = exc
+        else:
+            g.crowdgate_hook_problem = None
+    problem: hooks.BadHook | None = g.crowdgate_hook_problem
+    return problem
+
+
+def signed_delivery() -> bool:
+    """Whether the request is a delivery to the Prolific hook endpoint that Prolific
+    signed; such deliveries are exempt from the survey rate limit."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if request.method != "POST" or getattr(view, "view_class", None) is not ProlificHooks:
+        return False
+    secret = current_app.config.get(SECRET_SETTING)
+    return bool(secret) and _signature_problem(str(secret)) is None
+
+
 def _verified() -> hooks.Hook:
     secret = current_app.config.get(SECRET_SETTING)
     if not secret:
@@ -62,21 +100,14 @@ def _verified() -> hooks.Hook:
             "secret (Prolific's POST /api/v1/hooks/secrets/).",
             code="webhook_secret_not_set",
         )
-    raw = request.get_data(cache=True)
-    try:
-        hooks.verify(
-            str(secret),
-            request.headers.get(hooks.TIMESTAMP_HEADER),
-            request.headers.get(hooks.SIGNATURE_HEADER),
-            raw,
-            now().timestamp(),
-        )
-    except hooks.BadHook as exc:
+    problem = _signature_problem(str(secret))
+    if problem is not None:
         raise Unauthorized(
-            f"The hook is not signed by Prolific: {exc}.",
+            f"The hook is not signed by Prolific: {problem}.",
             code="invalid_webhook_signature",
-            fields={exc.field: [exc.problem]},
-        ) from None
+            fields={problem.field: [problem.problem]},
+        )
+    raw = request.get_data(cache=True)
     try:
         return hooks.parse(raw)
     except hooks.BadHook as exc:
@@ -165,6 +196,25 @@ def _other_event(hook: hooks.Hook, event_id: str | None) -> dict[str, Any]:
     return answer
 
 
+def _purge_old_events() -> None:
+    """Forget handled event ids past the retention, at most hourly in each process:
+    Prolific stops repeating an event long before."""
+    schedule = state().webhook_event_purge
+    moment = now()
+    if not schedule.due(moment):
+        return
+    before = moment - timedelta(days=int(current_app.config[RETENTION_SETTING]))
+    try:
+        with state().db.write() as session:
+            gone = submission_hooks.purge(session, before=before)
+    except SQLAlchemyError:
+        # The event itself is handled and stored; a purge missed now is done next time.
+        log.warning("old webhook events not purged", exc_info=True)
+        return
+    if gone >= submission_hooks.PURGE_BATCH:
+        schedule.again()  # more are left: the next delivery takes the next batch
+
+
 @ns.route("/prolific")
 class ProlificHooks(Resource):
     @ns.doc(
@@ -185,5 +235,8 @@ class ProlificHooks(Resource):
         hook = _verified()
         event_id = _event_id()
         if hook.event_type == hooks.SUBMISSION_EVENT:
-            return _submission_changed(hook, event_id)
-        return _other_event(hook, event_id)
+            answer = _submission_changed(hook, event_id)
+        else:
+            answer = _other_event(hook, event_id)
+        _purge_old_events()
+        return answer

@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any, cast, get_args
 
 import click
-from crowdgate_client import ExclusionGroup, GroupSyncPlan, Job, RecordWhen, ValidationError
+from crowdgate_client import (
+    ExclusionGroup,
+    GroupBinding,
+    GroupSyncPlan,
+    Job,
+    RecordWhen,
+    ValidationError,
+)
 from crowdgate_client.models import Mode
 
 from crowdgate.commands.connection import connect, reports_errors, service_options
@@ -33,6 +40,19 @@ def exclusions_group() -> None:
     """Exclusion groups: the participation record, its members and its qualification."""
 
 
+def _binding_rows(binding: GroupBinding | None) -> list[tuple[str, Any]]:
+    # Each platform's own word: MTurk binds a qualification, Prolific a participant group.
+    if binding is not None and binding.platform == "prolific":
+        return [
+            ("participant group", binding.prolific_group_id),
+            ("participant group name", binding.prolific_group_name or "-"),
+        ]
+    return [
+        ("qualification", binding.qualification_type_id if binding else "-"),
+        ("qualification name", binding.qualification_name if binding else "-"),
+    ]
+
+
 def _show(group: ExclusionGroup, as_json: bool) -> None:
     if as_json:
         print_json(group)
@@ -49,8 +69,7 @@ def _show(group: ExclusionGroup, as_json: bool) -> None:
             ("required by", ", ".join(group.including_studies) or "-"),
             ("platform", binding.platform if binding else "-"),
             ("mode", binding.mode if binding else "-"),
-            ("qualification", binding.qualification_type_id if binding else "-"),
-            ("qualification name", binding.qualification_name if binding else "-"),
+            *_binding_rows(binding),
             ("latest sync job", group.sync_job_id),
             ("created", group.created_at),
             ("updated", group.updated_at),
@@ -68,13 +87,14 @@ def list_(url: str | None, api_key: str | None, as_json: bool) -> None:
             print_json_lines(client.exclusion_groups())
             return
         print_table(
-            ("name", "members", "records", "excludes from", "qualification", "mode"),
+            ("name", "members", "records", "excludes from", "platform", "bound to", "mode"),
             (
                 (
                     g.name,
                     g.members,
                     ", ".join(g.record_studies) or "-",
                     ", ".join(g.excluding_studies) or "-",
+                    g.binding.platform if g.binding else None,
                     g.binding.qualification_type_id if g.binding else None,
                     g.binding.mode if g.binding else None,
                 )
@@ -115,8 +135,20 @@ def show(name: str, url: str | None, api_key: str | None, as_json: bool) -> None
     "--qualification-name",
     help="Bind to the MTurk qualification type of this name, created if there is none.",
 )
-@click.option("--mode", type=click.Choice(MODES), help="Where the qualification lives.")
-@click.option("--unbind", is_flag=True, help="Drop the group's qualification binding.")
+@click.option(
+    "--prolific-group-id", help="Bind to this Prolific participant group id (24 hex digits)."
+)
+@click.option(
+    "--prolific-group-name",
+    help="Bind to the workspace's Prolific participant group of this name, created if "
+    "there is none.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    help="Where the qualification lives (Prolific has no sandbox: either reaches it).",
+)
+@click.option("--unbind", is_flag=True, help="Drop the group's binding, on either platform.")
 @service_options
 @reports_errors
 def put(
@@ -127,17 +159,32 @@ def put(
     record_when: str | None,
     qualification_id: str | None,
     qualification_name: str | None,
+    prolific_group_id: str | None,
+    prolific_group_name: str | None,
     mode: str | None,
     unbind: bool,
     url: str | None,
     api_key: str | None,
     as_json: bool,
 ) -> None:
-    """Create the group NAME, or change what is given; bind it to a qualification."""
+    """Create the group NAME, or change what is given; bind it to an MTurk qualification
+    or a Prolific participant group."""
     if record_studies and no_record_studies:
         raise click.UsageError("Give --record-study or --no-record-studies, not both.")
-    if unbind and (qualification_id or qualification_name):
-        raise click.UsageError("--unbind drops the binding: give no qualification with it.")
+    given = [
+        option
+        for option, value in (
+            ("--qualification-id", qualification_id),
+            ("--qualification-name", qualification_name),
+            ("--prolific-group-id", prolific_group_id),
+            ("--prolific-group-name", prolific_group_name),
+        )
+        if value is not None
+    ]
+    if unbind and given:
+        raise click.UsageError(f"--unbind drops the binding: give no {given[0]} with it.")
+    if len(given) > 1:
+        raise click.UsageError(f"A group has one binding: give one of {', '.join(given)}.")
     with connect(url, api_key) as client:
         group = client.put_exclusion_group(
             name,
@@ -146,6 +193,8 @@ def put(
             record_when=cast("RecordWhen | None", record_when),
             mturk_qualification_type_id=qualification_id,
             mturk_qualification_name=qualification_name,
+            prolific_group_id=prolific_group_id,
+            prolific_group_name=prolific_group_name,
             mode=cast("Mode | None", mode),
             unbind=unbind,
         )

@@ -10,7 +10,6 @@ between acting and storing must not let the action run twice.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -90,21 +89,6 @@ class Started:
 class KeyInProgress(Conflict):
     code = "idempotency_key_in_progress"
     retry_after = 1
-
-
-class PurgeSchedule:
-    """When this process last deleted expired records, so that it does so only now and then."""
-
-    def __init__(self) -> None:
-        self._last: datetime | None = None
-        self._lock = threading.Lock()
-
-    def due(self, now: datetime) -> bool:
-        with self._lock:
-            if self._last is not None and abs(now - self._last) < PURGE_EVERY:
-                return False
-            self._last = now
-            return True
 
 
 def purge(db: Database, *, now: datetime) -> int:

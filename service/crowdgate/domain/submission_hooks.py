@@ -2,13 +2,16 @@
 
 Applying the submission is sync's own work (``sync.apply_submission``), so a hook and
 a later sync can never disagree about what a status means for the record.
+
+Handled event ids are kept only as long as a platform may repeat an event: ``purge``
+forgets older ones, a bounded batch at a time.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +19,22 @@ from crowdgate.models import Participant, Study, WebhookEvent
 from crowdgate.platforms.records import Submission
 
 MAX_EVENT_ID = 200
+#: Old event ids are purged at most this often per process.
+PURGE_EVERY = timedelta(hours=1)
+#: Rows one purge deletes at most, so that it never holds the write lock for long.
+PURGE_BATCH = 1000
+
+
+def purge(session: Session, *, before: datetime, limit: int = PURGE_BATCH) -> int:
+    """Delete up to ``limit`` handled events received before ``before``; returns how many."""
+    # Any old rows will do, so no ORDER BY: the scan stops at the limit.
+    old = select(WebhookEvent.id).where(WebhookEvent.received_at < before).limit(limit)
+    result = session.execute(
+        delete(WebhookEvent)
+        .where(WebhookEvent.id.in_(old))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def seen(session: Session, event_id: str) -> bool:
