@@ -30,6 +30,17 @@ def money(value: str) -> str:
     return f"{amount:.2f}"
 
 
+def balance_option(currency: str) -> Callable[[F], F]:
+    """--balance in ``currency``, checked and spelt as ``money`` does."""
+    return click.option(
+        "--balance",
+        default="10000.00",
+        show_default=True,
+        callback=lambda _context, _option, value: money(value),
+        help=f"Starting balance in {currency} (a --state file keeps its own).",
+    )
+
+
 def listen_options(port: int) -> Callable[[F], F]:
     """--host, --port (default ``port``) and --state."""
 

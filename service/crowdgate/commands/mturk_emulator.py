@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from crowdgate.commands.emulator_options import (
+    balance_option,
     fault_options,
     listen_options,
-    money,
     serve_until_interrupted,
     start,
 )
@@ -17,12 +17,7 @@ from crowdgate.commands.emulator_options import (
 
 @click.command("mturk-emulator")
 @listen_options(port=9000)
-@click.option(
-    "--balance",
-    default="10000.00",
-    show_default=True,
-    help="Starting balance in USD (a --state file keeps its own).",
-)
+@balance_option("USD")
 @fault_options(
     throttled="ThrottlingException",
     errored="a 500 ServiceFault",
@@ -44,7 +39,7 @@ def mturk_emulator_command(
     emulator = MTurkEmulator(
         host=host,
         port=port,
-        balance=money(balance),
+        balance=balance,
         state_path=state_path,
         throttle_rate=throttle_rate,
         error_rate=error_rate,

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from crowdgate.commands.emulator_options import (
+    balance_option,
     fault_options,
     listen_options,
-    money,
     serve_until_interrupted,
     start,
 )
@@ -23,12 +23,7 @@ from crowdgate.commands.emulator_options import (
     show_default=True,
     help="The API token clients must send (Authorization: Token ...).",
 )
-@click.option(
-    "--balance",
-    default="10000.00",
-    show_default=True,
-    help="Starting balance in GBP (a --state file keeps its own).",
-)
+@balance_option("GBP")
 @fault_options(
     throttled="429 Too Many Requests",
     errored="a 500",
@@ -63,7 +58,7 @@ def prolific_emulator_command(
             host=host,
             port=port,
             token=token,
-            balance=money(balance),
+            balance=balance,
             state_path=state_path,
             throttle_rate=throttle_rate,
             error_rate=error_rate,

@@ -22,25 +22,27 @@ Not emulated: auto-approval after AutoApprovalDelay, assignments in progress
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from crowdgate.testing.emulator_server import ServedEmulator
 from crowdgate.testing.mturk_account import Account
-from crowdgate.testing.mturk_faults import Faults, FaultSettings
-from crowdgate.testing.mturk_http import EmulatorServer
+from crowdgate.testing.mturk_faults import FaultSettings
+from crowdgate.testing.mturk_http import EmulatorHandler
 from crowdgate.testing.mturk_operations import OPERATIONS
 from crowdgate.testing.mturk_requests import Params
 from crowdgate.testing.mturk_seeding import SeededHIT, seed_hit, seed_workers
 from crowdgate.testing.mturk_state import EmulatorState
 
 
-class MTurkEmulator:
+class MTurkEmulator(ServedEmulator):
     """The emulator: ``start()`` it (or use it as a context manager), then call ``url``."""
+
+    handler = EmulatorHandler
+    thread_name = "mturk-emulator"
 
     def __init__(
         self,
@@ -56,61 +58,13 @@ class MTurkEmulator:
         seed: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.state_path = Path(state_path) if state_path is not None else None
+        faults = FaultSettings(throttle_rate, error_rate, latency_ms, dict(commit_then_fail or {}))
+        super().__init__(host, port, state_path, faults, seed)
         if self.state_path is not None and self.state_path.exists():
             state = EmulatorState.load(self.state_path)
         else:
             state = EmulatorState(balance=Decimal(balance))
         self.account = Account(state, clock=clock, seed=seed)
-        self.faults = Faults(FaultSettings(), seed=seed)
-        self.faults.configure(
-            throttle_rate=throttle_rate,
-            error_rate=error_rate,
-            latency_ms=latency_ms,
-            commit_then_fail=dict(commit_then_fail or {}),
-        )
-        self._address = (host, port)
-        self._server: EmulatorServer | None = None
-        self._thread: threading.Thread | None = None
-        self._save_lock = threading.Lock()
-
-    # -- running -----------------------------------------------------------------------
-
-    def start(self) -> MTurkEmulator:
-        self._server = EmulatorServer(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True, name="mturk-emulator"
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> MTurkEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = self._address[0]
-        return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.port}"
 
     # -- state -------------------------------------------------------------------------
 
@@ -127,11 +81,6 @@ class MTurkEmulator:
         if changes:
             self._save()
         return result
-
-    def _save(self) -> None:
-        if self.state_path is not None:
-            with self._save_lock:
-                self.state.save(self.state_path)
 
     def reset(self, balance: str | Decimal | None = None) -> None:
         """Forget everything (and clear faults and counters), keeping the balance unless given."""

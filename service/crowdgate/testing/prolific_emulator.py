@@ -31,12 +31,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
-from crowdgate.testing.mturk_faults import Faults, FaultSettings
+from crowdgate.testing.emulator_server import ServedEmulator
+from crowdgate.testing.mturk_faults import FaultSettings
 from crowdgate.testing.prolific_hooks import Delivery, HookSender, hook_payload
-from crowdgate.testing.prolific_http import ProlificServer
+from crowdgate.testing.prolific_http import ProlificHandler
 from crowdgate.testing.prolific_operations import OPERATIONS
 from crowdgate.testing.prolific_requests import Request
 from crowdgate.testing.prolific_seeding import (
@@ -53,8 +53,12 @@ DEFAULT_TOKEN = "prolific-emulator-token"
 SUBMISSION_EVENT = "submission.status.change"
 
 
-class ProlificEmulator:
+class ProlificEmulator(ServedEmulator):
     """The emulator: ``start()`` it (or use it as a context manager), then call ``api_url``."""
+
+    handler = ProlificHandler
+    thread_name = "prolific-emulator"
+    state: ProlificState
 
     def __init__(
         self,
@@ -85,23 +89,13 @@ class ProlificEmulator:
         self.pay_delay = pay_delay
         self.seed = seed
         self.clock = clock
-        self.state_path = Path(state_path) if state_path is not None else None
+        faults = FaultSettings(throttle_rate, error_rate, latency_ms, dict(commit_then_fail or {}))
+        super().__init__(host, port, state_path, faults, seed)
         if self.state_path is not None and self.state_path.exists():
             self.state = ProlificState.load(self.state_path)
         else:
             self.state = self._fresh_state(Decimal(minor_units(balance, "balance")), currency)
-        self.faults = Faults(FaultSettings(), seed=seed)
-        self.faults.configure(
-            throttle_rate=throttle_rate,
-            error_rate=error_rate,
-            latency_ms=latency_ms,
-            commit_then_fail=dict(commit_then_fail or {}),
-        )
         self.hooks = HookSender(clock=clock)
-        self._address = (host, port)
-        self._server: ProlificServer | None = None
-        self._thread: threading.Thread | None = None
-        self._save_lock = threading.Lock()
 
     def _fresh_state(self, balance: Decimal, currency: str) -> ProlificState:
         return ProlificState(
@@ -113,48 +107,14 @@ class ProlificEmulator:
 
     # -- running -----------------------------------------------------------------------
 
-    def start(self) -> ProlificEmulator:
-        self._server = ProlificServer(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True, name="prolific-emulator"
-        )
-        self._thread.start()
+    def start(self) -> Self:
+        super().start()
         self.hooks.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().stop()
         self.hooks.stop()
-
-    def __enter__(self) -> ProlificEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def host_for_links(self) -> str:
-        host = self._address[0]
-        return "127.0.0.1" if host in ("", "0.0.0.0") else host
-
-    @property
-    def url(self) -> str:
-        """The server's root; the control API is under ``/_emulator/``."""
-        return f"http://{self.host_for_links}:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -207,11 +167,6 @@ class ProlificEmulator:
         if route.changes:
             self._save()
         return result
-
-    def _save(self) -> None:
-        if self.state_path is not None:
-            with self._save_lock:
-                self.state.save(self.state_path)
 
     def reset(self, balance: str | Decimal | None = None) -> None:
         """Forget everything (and clear faults and counters), keeping the balance unless given."""
