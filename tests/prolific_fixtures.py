@@ -39,6 +39,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from crowdgate.testing import ProlificEmulator
@@ -59,3 +60,13 @@ def prolific_env(
     monkeypatch.setenv("CROWDGATE_PROLIFIC_API_URL", prolific_emulator.api_url)
     monkeypatch.setenv("CROWDGATE_PROLIFIC_TOKEN", prolific_emulator.token)
     return prolific_emulator
+
+
+def prolific_settings(emulator: ProlificEmulator, *, max_attempts: int = 4) -> dict[str, Any]:
+    """The app settings that reach ``emulator``: its API root, token and workspace."""
+    return {
+        "CROWDGATE_PROLIFIC_API_URL": emulator.api_url,
+        "CROWDGATE_PROLIFIC_TOKEN": emulator.token,
+        "CROWDGATE_PROLIFIC_WORKSPACE_ID": emulator.workspace_id,
+        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": max_attempts,
+    }

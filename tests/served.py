@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.http import ApiClient
@@ -64,3 +66,26 @@ class Served:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=30)
+
+
+@contextmanager
+def serving(
+    db_url: str, settings: Mapping[str, str], cwd: Path, *, worker: bool | None = None
+) -> Iterator[Callable[[], Served]]:
+    """A factory of `crowdgate serve` processes on ``db_url`` with ``settings`` over the
+    test's environment; each one started is stopped at the end. ``worker`` (runs jobs
+    itself): by default on PostgreSQL, where serve otherwise leaves them to a worker."""
+    env = {**os.environ, **settings}
+    env.pop("CROWDGATE_TEST_DATABASE_URL", None)
+    runs_jobs = db_url.startswith("postgresql") if worker is None else worker
+    started: list[Served] = []
+
+    def start() -> Served:
+        started.append(Served(db_url, env, cwd, worker=runs_jobs))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

@@ -10,7 +10,6 @@ killed runner had not learnt.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from crowdgate.testing import MTurkEmulator
 from sqlalchemy import func, select
 
 from tests.http import ApiClient
-from tests.served import Served
+from tests.served import Served, serving
 from tests.test_bonus_jobs import (
     assert_paid_once_each,
     emulator_paid,
@@ -41,8 +40,7 @@ COUNT = 2000
 
 @pytest.fixture
 def servers(db_url: str, mturk_env: str, tmp_path: Path) -> Iterator[Callable[[], Served]]:
-    env = {
-        **os.environ,
+    settings = {
         "CROWDGATE_MTURK_ENDPOINT_URL": mturk_env,
         # A lost answer reaches the job at once; the job sends the row again itself.
         "CROWDGATE_MTURK_MAX_ATTEMPTS": "1",
@@ -51,16 +49,8 @@ def servers(db_url: str, mturk_env: str, tmp_path: Path) -> Iterator[Callable[[]
         "CROWDGATE_JOB_RUNNER": "queue",
         "CROWDGATE_BONUS_CONCURRENCY": "8",
     }
-    env.pop("CROWDGATE_TEST_DATABASE_URL", None)
-    started: list[Served] = []
-
-    def start() -> Served:
-        started.append(Served(db_url, env, tmp_path, worker=db_url.startswith("postgresql")))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
+    with serving(db_url, settings, tmp_path) as start:
+        yield start
 
 
 def states(db: Database) -> dict[str, int]:

@@ -22,7 +22,7 @@ from crowdgate.models import JobItem
 from crowdgate.testing import MTurkEmulator
 from sqlalchemy import func, select
 
-from tests.served import Served
+from tests.served import serving
 
 WORKERS = [f"A{n:013d}" for n in range(400)]
 ACTION = "AssociateQualificationWithWorker"
@@ -45,16 +45,8 @@ def serve_env(mturk_env: str) -> dict[str, str]:
 
 @pytest.fixture
 def servers(db_url: str, serve_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
-    started: list[Served] = []
-
-    def start() -> Served:
-        server = Served(db_url, serve_env, tmp_path)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    with serving(db_url, serve_env, tmp_path, worker=False) as start:
+        yield start
 
 
 def test_sigkill_mid_sync_then_restart_grants_no_one_twice(

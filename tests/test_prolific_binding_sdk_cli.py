@@ -19,6 +19,7 @@ from crowdgate_client import (
     ValidationError,
 )
 
+from tests.prolific_fixtures import prolific_settings
 from tests.test_cli_researcher import assert_one_line_error, run
 from tests.test_sdk_client import Recorder
 
@@ -31,10 +32,7 @@ SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def app_config(app_config: dict[str, Any], prolific_env: ProlificEmulator) -> dict[str, Any]:
     return {
         **app_config,
-        "CROWDGATE_PROLIFIC_API_URL": prolific_env.api_url,
-        "CROWDGATE_PROLIFIC_TOKEN": prolific_env.token,
-        "CROWDGATE_PROLIFIC_WORKSPACE_ID": prolific_env.workspace_id,
-        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": 2,
+        **prolific_settings(prolific_env, max_attempts=2),
     }
 
 

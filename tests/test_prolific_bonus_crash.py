@@ -9,7 +9,6 @@ after the runner is gone, as a crash at the worst moment would leave it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -24,7 +23,8 @@ from crowdgate.testing import ProlificEmulator
 from sqlalchemy import select
 
 from tests.http import ApiClient
-from tests.served import Served
+from tests.prolific_fixtures import prolific_settings
+from tests.served import Served, serving
 from tests.test_bonus_jobs import wait_job
 from tests.test_prolific_bonuses import paid, pay_queued, paying_study, times_paid
 
@@ -36,28 +36,17 @@ PEOPLE = [f"{0xC00000 + n:024x}" for n in range(COUNT)]
 def servers(
     db_url: str, prolific_emulator: ProlificEmulator, tmp_path: Path
 ) -> Iterator[Callable[[], Served]]:
-    env = {
-        **os.environ,
-        "CROWDGATE_PROLIFIC_API_URL": prolific_emulator.api_url,
-        "CROWDGATE_PROLIFIC_TOKEN": prolific_emulator.token,
-        "CROWDGATE_PROLIFIC_WORKSPACE_ID": prolific_emulator.workspace_id,
-        # A lost answer reaches the job at once.
-        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": "1",
+    # A lost answer reaches the job at once (max_attempts 1).
+    reach = prolific_settings(prolific_emulator, max_attempts=1)
+    settings = {
+        **{name: str(value) for name, value in reach.items()},
         "CROWDGATE_PROLIFIC_PAY_SETTLE_SECONDS": "2",
         # The killed job's heartbeat is old after a second: the next runner takes it.
         "CROWDGATE_JOB_STALE_SECONDS": "1",
         "CROWDGATE_JOB_RUNNER": "queue",
     }
-    env.pop("CROWDGATE_TEST_DATABASE_URL", None)
-    started: list[Served] = []
-
-    def start() -> Served:
-        started.append(Served(db_url, env, tmp_path, worker=db_url.startswith("postgresql")))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
+    with serving(db_url, settings, tmp_path) as start:
+        yield start
 
 
 def test_sigkill_while_a_prolific_pay_is_in_flight_pays_each_participant_once(

@@ -19,6 +19,7 @@ from crowdgate.testing import ProlificEmulator
 from sqlalchemy import select
 
 from tests.http import ApiClient
+from tests.prolific_fixtures import prolific_settings
 from tests.test_bonus_jobs import wait_job
 
 PEOPLE = [f"{0xB0000 + n:024x}" for n in range(60)]
@@ -30,10 +31,7 @@ def app_config(app_config: dict[str, Any], prolific_env: ProlificEmulator) -> di
         **app_config,
         # The wall clock: waiting for an unclear pay to show takes real time.
         "CROWDGATE_CLOCK": None,
-        "CROWDGATE_PROLIFIC_API_URL": prolific_env.api_url,
-        "CROWDGATE_PROLIFIC_TOKEN": prolific_env.token,
-        "CROWDGATE_PROLIFIC_WORKSPACE_ID": prolific_env.workspace_id,
-        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": 3,
+        **prolific_settings(prolific_env, max_attempts=3),
         "CROWDGATE_PROLIFIC_PAY_SETTLE_SECONDS": 1.5,
     }
 

@@ -18,6 +18,7 @@ from crowdgate_client import Client, ValidationError
 from sqlalchemy import select
 
 from tests.http import ApiClient, assert_error
+from tests.prolific_fixtures import prolific_settings
 from tests.test_cli_researcher import assert_one_line_error
 from tests.test_cli_researcher import run as run_cli
 
@@ -32,10 +33,7 @@ SHOWN = f"{SUBJECT}\n\n{BODY}"
 def app_config(app_config: dict[str, Any], prolific_env: ProlificEmulator) -> dict[str, Any]:
     return {
         **app_config,
-        "CROWDGATE_PROLIFIC_API_URL": prolific_env.api_url,
-        "CROWDGATE_PROLIFIC_TOKEN": prolific_env.token,
-        "CROWDGATE_PROLIFIC_WORKSPACE_ID": prolific_env.workspace_id,
-        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": 4,
+        **prolific_settings(prolific_env, max_attempts=4),
     }
 
 

@@ -15,6 +15,7 @@ import pytest
 from crowdgate.testing import ProlificEmulator
 
 from tests.http import ApiClient, assert_error
+from tests.prolific_fixtures import prolific_settings
 
 SHARED = "C1SHARED"
 DID_IT, PASTED, OWN_CODE = (f"{n:024x}" for n in range(0xB1, 0xB4))
@@ -28,10 +29,7 @@ LONG_FEEDBACK = (
 def app_config(app_config: dict[str, Any], prolific_env: ProlificEmulator) -> dict[str, Any]:
     return {
         **app_config,
-        "CROWDGATE_PROLIFIC_API_URL": prolific_env.api_url,
-        "CROWDGATE_PROLIFIC_TOKEN": prolific_env.token,
-        "CROWDGATE_PROLIFIC_WORKSPACE_ID": prolific_env.workspace_id,
-        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": 4,
+        **prolific_settings(prolific_env, max_attempts=4),
     }
 
 

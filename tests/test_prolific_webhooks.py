@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import LiveServer
 from tests.http import ApiClient, assert_error
+from tests.prolific_fixtures import prolific_settings
 
 PEOPLE = [f"{n:024x}" for n in range(0xB1, 0xB6)]
 HOOK_PATH = "/webhooks/prolific"
@@ -45,10 +46,7 @@ def app_config(
 ) -> dict[str, Any]:
     return {
         **app_config,
-        "CROWDGATE_PROLIFIC_API_URL": prolific_env.api_url,
-        "CROWDGATE_PROLIFIC_TOKEN": prolific_env.token,
-        "CROWDGATE_PROLIFIC_WORKSPACE_ID": prolific_env.workspace_id,
-        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": 2,
+        **prolific_settings(prolific_env, max_attempts=2),
         SECRET_SETTING: hook_secret,
     }
 

@@ -15,6 +15,7 @@ from crowdgate.testing import ProlificEmulator
 from sqlalchemy import select
 
 from tests.http import ApiClient, assert_error
+from tests.prolific_fixtures import prolific_settings
 
 PEOPLE = [f"{n:024x}" for n in range(0xA1, 0xA8)]
 LONG_FEEDBACK = (
@@ -27,10 +28,7 @@ LONG_FEEDBACK = (
 def app_config(app_config: dict[str, Any], prolific_env: ProlificEmulator) -> dict[str, Any]:
     return {
         **app_config,
-        "CROWDGATE_PROLIFIC_API_URL": prolific_env.api_url,
-        "CROWDGATE_PROLIFIC_TOKEN": prolific_env.token,
-        "CROWDGATE_PROLIFIC_WORKSPACE_ID": prolific_env.workspace_id,
-        "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": 4,
+        **prolific_settings(prolific_env, max_attempts=4),
     }
 
 
