@@ -37,6 +37,7 @@ from crowdgate.errors import CrowdgateError, ValidationFailed
 from crowdgate.models import Job, Message, MessageRecipient, Participant, Study
 from crowdgate.platforms import NotifyResult, PlatformClient
 from crowdgate.platforms.failures import PlatformError, PlatformUnavailable
+from crowdgate.platforms.records import NOT_SENT
 
 KIND = "message"
 #: Recipients claimed at a time (MTurk's NotifyWorkers takes at most 100 a call).
@@ -46,8 +47,6 @@ ROUNDS = 5
 BACKOFF_SECONDS = 0.2
 #: The platform's word for a per-worker failure, in crowdgate's outcomes.
 FAILURE_CODES = {"SoftFailure": SOFT_FAILURE, "HardFailure": HARD_FAILURE}
-#: The start of a result's problem when the platform did not send to that worker at all.
-NOT_SENT = "Not sent:"
 
 
 def record(

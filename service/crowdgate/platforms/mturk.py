@@ -52,6 +52,7 @@ from crowdgate.platforms.records import (
     QualificationGrant,
     QualificationType,
     Submission,
+    failed_call,
 )
 
 REGION = "us-east-1"
@@ -317,20 +318,14 @@ class MTurkClient(PlatformClient):
                 problem = error.message
                 if _maybe_delivered(exc):
                     problem += " (MTurk may have delivered it: check before sending again)"
-                for worker in chunk:
-                    outcome[worker] = NotifyResult(
-                        worker, ok=False, problem=problem, platform_code=error.platform_code
-                    )
-                for worker in workers:
-                    outcome.setdefault(
-                        worker,
-                        NotifyResult(
-                            worker,
-                            ok=False,
-                            problem=f"Not sent: an earlier call failed ({error.message})",
-                            platform_code=error.platform_code,
-                        ),
-                    )
+                failed_call(
+                    outcome,
+                    chunk,
+                    workers,
+                    problem=problem,
+                    platform_code=error.platform_code or "",
+                    message=error.message,
+                )
                 break
             sent_any = True
             for failure in answer.get("NotifyWorkersFailureStatuses", []):

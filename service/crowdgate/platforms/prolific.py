@@ -24,6 +24,7 @@ from crowdgate.platforms.base import Platform, PlatformClient, PlatformSettings
 from crowdgate.platforms.failures import PlatformError, PlatformRejected, PlatformUnavailable
 from crowdgate.platforms.prolific_http import PLATFORM, ProlificHttp, revealed
 from crowdgate.platforms.records import (
+    NOT_SENT,
     BonusBatch,
     BonusLine,
     BonusPayment,
@@ -32,6 +33,7 @@ from crowdgate.platforms.records import (
     QualificationGrant,
     QualificationType,
     Submission,
+    failed_call,
 )
 
 #: Prolific's page that takes a finished participant's completion code.
@@ -72,8 +74,6 @@ MAX_MESSAGE = 10000
 #: unclear pay's payments to show before it takes them as not made.
 PAY_SETTLE_SECONDS = 600.0
 CURRENCY = "GBP"
-#: How a result starts when nothing was sent to that worker (the message job sends it again).
-NOT_SENT = "Not sent:"
 
 
 def refuse(field: str, problem: str) -> ValidationFailed:
@@ -382,20 +382,14 @@ class ProlificClient(PlatformClient):
                     if unclear
                     else f"{NOT_SENT} {exc.message}"
                 )
-                for worker in chunk:
-                    outcome[worker] = NotifyResult(
-                        worker, ok=False, problem=problem, platform_code=exc.platform_code or ""
-                    )
-                for worker in workers:
-                    outcome.setdefault(
-                        worker,
-                        NotifyResult(
-                            worker,
-                            ok=False,
-                            problem=f"{NOT_SENT} an earlier call failed ({exc.message})",
-                            platform_code=exc.platform_code or "",
-                        ),
-                    )
+                failed_call(
+                    outcome,
+                    chunk,
+                    workers,
+                    problem=problem,
+                    platform_code=exc.platform_code or "",
+                    message=exc.message,
+                )
                 break
             sent_any = True
             for worker in chunk:

@@ -6,7 +6,7 @@ are Decimals in the platform's currency (USD on MTurk), never floats.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -63,6 +63,11 @@ class BonusBatch:
     fees: Decimal
 
 
+#: How a NotifyResult's problem starts when nothing was sent to that worker (so the
+#: message may be sent to them again).
+NOT_SENT = "Not sent:"
+
+
 @dataclass(frozen=True)
 class NotifyResult:
     """What happened to one worker of a message: ``ok``, or the platform's reason."""
@@ -71,6 +76,33 @@ class NotifyResult:
     ok: bool
     problem: str = ""
     platform_code: str = ""
+
+
+def failed_call(
+    outcome: dict[str, NotifyResult],
+    chunk: Sequence[str],
+    workers: Sequence[str],
+    *,
+    problem: str,
+    platform_code: str,
+    message: str,
+) -> None:
+    """Record a message call that failed after others went out: its ``chunk`` gets
+    ``problem``; the workers of the chunks not yet sent were not sent it."""
+    for worker in chunk:
+        outcome[worker] = NotifyResult(
+            worker, ok=False, problem=problem, platform_code=platform_code
+        )
+    for worker in workers:
+        outcome.setdefault(
+            worker,
+            NotifyResult(
+                worker,
+                ok=False,
+                problem=f"{NOT_SENT} an earlier call failed ({message})",
+                platform_code=platform_code,
+            ),
+        )
 
 
 @dataclass(frozen=True)
