@@ -33,15 +33,21 @@ from sqlalchemy.orm import Session
 
 from crowdgate.domain import job_items, jobs
 from crowdgate.domain.bonus_plans import FAILED, PENDING, SENDING, SENT
-from crowdgate.domain.bonus_rows import Outcome, Row, claim, close, paid_elsewhere, rows, tally
+from crowdgate.domain.bonus_rows import (
+    Backoff,
+    Outcome,
+    Row,
+    close,
+    next_batch,
+    paid_elsewhere,
+    tally,
+)
 from crowdgate.errors import CrowdgateError
 from crowdgate.models import Bonus, Participant
 from crowdgate.platforms import PlatformClient
 from crowdgate.platforms.failures import PlatformError, PlatformRejected
 from crowdgate.platforms.records import BonusBatch, BonusLine
 
-BACKOFF_SECONDS = 0.2
-MAX_BACKOFF_SECONDS = 10.0
 #: How often a job waiting for unclear pays to show reads them back.
 POLL_SECONDS = 5.0
 
@@ -64,14 +70,11 @@ class _Result:
 
 def send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExecutor) -> bool:
     """Claim and pay batches until none is left; True if the job was cancelled."""
-    troubled_batches = 0
+    backoff = Backoff()
     while True:
-        if run.cancel_requested():
-            return True
-        ids = claim(run)
-        if not ids:
-            return False
-        claimed = rows(run, ids)
+        claimed = next_batch(run)
+        if not claimed:
+            return claimed is None
         result = _Result()
         groups = _by_posting(run, claimed, result)
         batches: list[tuple[BonusBatch, list[Row]]] = []
@@ -89,11 +92,7 @@ def send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExecu
             tally(run)
             _count_awaiting(run)
             run.save_progress()
-        if (len(result.again) + len(result.unclear)) * 2 >= len(claimed):
-            troubled_batches += 1
-            time.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (troubled_batches - 1)))
-        else:
-            troubled_batches = 0
+        backoff.after(len(result.again) + len(result.unclear), len(claimed))
 
 
 def _by_posting(run: jobs.JobRun, claimed: Sequence[Row], result: _Result) -> dict[str, list[Row]]:

@@ -3,6 +3,7 @@ the platform pays (one call per bonus, or batches)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,6 +21,8 @@ BATCH = 200
 #: Sends of one row within one job before the job gives up on it and ends failed,
 #: leaving it for a later job.
 MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = 0.2
+MAX_BACKOFF_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,30 @@ COLUMNS = (
     Bonus.reason,
     Bonus.attempts,
 )
+
+
+def next_batch(run: jobs.JobRun) -> list[Row] | None:
+    """The next batch of rows claimed for this runner: [] when none is left, None when
+    the job was asked to stop (before anything more is claimed)."""
+    if run.cancel_requested():
+        return None
+    ids = claim(run)
+    return rows(run, ids) if ids else []
+
+
+@dataclass
+class Backoff:
+    """Pauses between batches while the platform answers few of a batch's calls; not
+    for the odd lost answer, whose rows are retried in a later batch anyway."""
+
+    troubled: int = 0
+
+    def after(self, unanswered: int, of: int) -> None:
+        if unanswered * 2 >= of:
+            self.troubled += 1
+            time.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (self.troubled - 1)))
+        else:
+            self.troubled = 0
 
 
 def claim(run: jobs.JobRun) -> list[int]:

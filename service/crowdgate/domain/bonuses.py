@@ -14,7 +14,6 @@ pay that is not idempotent (Prolific) are paid by domain/bonus_batches.py instea
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -28,12 +27,12 @@ from crowdgate.domain.bonus_plans import FAILED, PENDING, SENDING, SENT, BonusPl
 from crowdgate.domain.bonus_rows import (
     COLUMNS,
     MAX_ATTEMPTS,
+    Backoff,
     Outcome,
     Row,
-    claim,
     close,
+    next_batch,
     paid_elsewhere,
-    rows,
     tally,
 )
 from crowdgate.errors import CrowdgateError, ValidationFailed
@@ -43,8 +42,6 @@ from crowdgate.platforms.failures import PlatformError, PlatformRejected, Platfo
 
 KIND = "bonus"
 DEFAULT_CONCURRENCY = 16
-BACKOFF_SECONDS = 0.2
-MAX_BACKOFF_SECONDS = 10.0
 
 
 def token(row_id: int) -> str:
@@ -172,14 +169,11 @@ def run_bonus_job(run: jobs.JobRun) -> None:
 
 def _send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExecutor) -> bool:
     """Claim and send batches until none is left; True if the job was cancelled."""
-    unclear_batches = 0
+    backoff = Backoff()
     while True:
-        if run.cancel_requested():
-            return True
-        ids = claim(run)
-        if not ids:
-            return False
-        claimed = rows(run, ids)
+        claimed = next_batch(run)
+        if not claimed:
+            return claimed is None
         outcomes = list(pool.map(lambda row: _send_one(client, row), claimed))
         unclear = [o for o in outcomes if o.state == SENDING]
         attempts = {row.id: row.attempts for row in claimed}
@@ -210,13 +204,7 @@ def _send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExec
         if not run.helping:
             tally(run)
             run.save_progress()
-        # Back off while the platform answers few calls, not for the odd lost answer:
-        # those rows are retried in a later batch anyway.
-        if len(unclear) * 2 >= len(claimed):
-            unclear_batches += 1
-            time.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (unclear_batches - 1)))
-        else:
-            unclear_batches = 0
+        backoff.after(len(unclear), len(claimed))
 
 
 def _abandoned_rows(run: jobs.JobRun) -> list[Row]:
