@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crowdgate.domain import jobs, statuses
@@ -27,7 +27,7 @@ from crowdgate.domain.review_plans import (
 from crowdgate.errors import Conflict
 from crowdgate.models import JobItem, Participant, ParticipantEvent, Study
 from crowdgate.platforms import PlatformClient, records
-from crowdgate.platforms.failures import PlatformRejected, PlatformUnavailable
+from crowdgate.platforms.failures import PlatformError, PlatformRejected, PlatformUnavailable
 
 KIND = "review"
 #: Statuses of a participant whose completion crowdgate recorded.
@@ -168,9 +168,53 @@ def run_review(run: jobs.JobRun) -> None:
         run.counts.setdefault(name, 0)
     run.counts["flagged_untouched"] = sum(1 for item in plan if item.action == FLAG)
     run.save_progress()
-    for item in items:
-        _apply_one(run, client, item)
+    size = client.bulk_approve_size
+    approvals = [item for item in items if item.action == APPROVE] if size else []
+    for start in range(0, len(approvals), size or 1):
+        _approve_together(run, client, approvals[start : start + size])
         run.save_progress()
+    for item in items:
+        if item.action != APPROVE or not size:
+            _apply_one(run, client, item)
+            run.save_progress()
+
+
+def _approve_together(run: jobs.JobRun, client: PlatformClient, chunk: list[PlanItem]) -> None:
+    """Approve the chunk in one call. Items an earlier job touched, and every item of a
+    call that was refused or got no answer, go one by one instead (approving an
+    approved submission again is no error, and each is then settled on its own)."""
+    keys = [item.assignment_id for item in chunk]
+    with run.db.write() as session:
+        touched = set(
+            session.scalars(
+                select(JobItem.key).where(JobItem.key.in_(keys), JobItem.state.in_((SENDING, DONE)))
+            )
+        )
+        fresh = [item for item in chunk if item.assignment_id not in touched]
+        rows = {item.assignment_id: _record_item(session, run, item, SENDING).id for item in fresh}
+    for item in chunk:
+        if item.assignment_id in touched:
+            _apply_one(run, client, item)
+    if not fresh:
+        return
+    try:
+        client.approve_many([item.assignment_id for item in fresh])
+    except PlatformError:
+        _give_back(run, list(rows.values()))
+        for item in fresh:
+            _apply_one(run, client, item)
+        return
+    for item in fresh:
+        _finish_item(run, rows[item.assignment_id], item, DONE, "")
+        run.done += 1
+        run.count("approved")
+
+
+def _give_back(run: jobs.JobRun, row_ids: list[int]) -> None:
+    """Drop a bulk call's ledger rows: each item is then approved one by one, as new,
+    and recorded by that call (approving an approved submission is no error)."""
+    with run.db.write() as session:
+        session.execute(delete(JobItem).where(JobItem.id.in_(row_ids)))
 
 
 def _apply_one(run: jobs.JobRun, client: PlatformClient, item: PlanItem) -> None:

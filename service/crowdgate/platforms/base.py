@@ -145,9 +145,18 @@ class PlatformClient:
         a submission yet (a place still held or under way)."""
         raise self._unsupported("read a submission by its id")
 
+    #: Submissions ``approve_many`` takes in one call; 0: the platform approves one at
+    #: a time.
+    bulk_approve_size: ClassVar[int] = 0
+
     def approve(self, assignment_id: str, feedback: str = "") -> None:
         """Approve one submission. Approving an approved one again is not an error."""
         raise self._unsupported("approve submissions")
+
+    def approve_many(self, assignment_ids: Sequence[str]) -> None:
+        """Approve submissions together (at most ``bulk_approve_size``); approved ones
+        among them are not an error. Raises when any is refused, or on no answer."""
+        raise self._unsupported("approve submissions together")
 
     def reject(self, assignment_id: str, feedback: str, *, category: str | None = None) -> None:
         """Reject one submission; ``category`` is the platform's reason code, where it

@@ -74,6 +74,9 @@ MAX_MESSAGE = 10000
 #: unclear pay's payments to show before it takes them as not made.
 PAY_SETTLE_SECONDS = 600.0
 CURRENCY = "GBP"
+#: Submissions crowdgate approves in one bulk approve: small enough that a refusal
+#: (one submission no longer awaiting review) sends few back to be approved one by one.
+BULK_APPROVE = 100
 
 
 def refuse(field: str, problem: str) -> ValidationFailed:
@@ -172,6 +175,7 @@ class ProlificClient(PlatformClient):
     platform = PLATFORM
     currency = CURRENCY
     bonus_payment = "batch"
+    bulk_approve_size = BULK_APPROVE
     pay_settle_seconds = PAY_SETTLE_SECONDS
 
     def __init__(self, http: ProlificHttp, *, mode: str, workspace_id: str | None) -> None:
@@ -220,6 +224,17 @@ class ProlificClient(PlatformClient):
         so ``feedback`` is not sent."""
         checked_id(assignment_id, "assignment_id")
         self._transition(assignment_id, {"action": "APPROVE"}, "APPROVED")
+
+    def approve_many(self, assignment_ids: Sequence[str]) -> None:
+        """POST /submissions/bulk-approve/ with ``submission_ids``; Prolific approves them
+        (and pays) in the background, and leaves approved ones as they are, so a repeat
+        after a lost answer approves nothing twice."""
+        ids = [checked_id(a, f"assignment_ids.{i}") for i, a in enumerate(assignment_ids)]
+        if not ids or len(ids) > BULK_APPROVE:
+            raise refuse("assignment_ids", f"must hold 1 to {BULK_APPROVE} submissions")
+        self.http.call(
+            "POST", "submissions/bulk-approve/", body={"submission_ids": ids}, idempotent=True
+        )
 
     def reject(self, assignment_id: str, feedback: str, *, category: str | None = None) -> None:
         """Reject one submission with ``feedback`` as the participant's message and
