@@ -137,6 +137,8 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
         include_groups: Iterable[str] | None = None,
         platform_completion_code: str | None = None,
         completion_redirect_url: str | None = None,
+        platform_token: str | None = None,
+        platform_workspace_id: str | None = None,
     ) -> CreatedStudy:
         """Create a study; what is not given takes the service's default.
 
@@ -144,6 +146,8 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
         ``platform_completion_code`` (Prolific's study completion code) and
         ``completion_redirect_url`` (a URL template with optional ``{completion_code}``,
         ``{worker_id}`` and ``{study}``) decide where ``complete`` sends participants.
+        ``platform_token`` and ``platform_workspace_id`` give the study its own Prolific
+        account (the service keeps the token sealed and never shows it again).
         """
         body = {
             "slug": slug,
@@ -161,6 +165,8 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
                 include_groups=include_groups,
                 platform_completion_code=platform_completion_code,
                 completion_redirect_url=completion_redirect_url,
+                platform_token=platform_token,
+                platform_workspace_id=platform_workspace_id,
             ),
         }
         response = self._transport.request("POST", STUDIES, json=body)
@@ -189,12 +195,16 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
         include_groups: Iterable[str] | None = None,
         platform_completion_code: str | None = None,
         completion_redirect_url: str | None = None,
+        platform_token: str | None = None,
+        platform_workspace_id: str | None = None,
     ) -> Study:
         """Change the fields given (None leaves a field as it is); returns the study.
 
         ``conditions``, ``hit_ids`` and the group lists each replace the whole list (an
         empty list clears it); an empty ``platform_completion_code`` or
-        ``completion_redirect_url`` clears it. The service refuses (ConflictError)
+        ``completion_redirect_url``, ``platform_token`` or ``platform_workspace_id``
+        clears it (the study then uses the service's own account). The service refuses
+        (ConflictError)
         to change the platform once participants have started, or to drop a
         condition participants hold.
         """
@@ -212,6 +222,8 @@ class Client(PlatformCalls, QualificationCalls, ExclusionCalls, BonusCalls, Mess
             include_groups=include_groups,
             platform_completion_code=platform_completion_code,
             completion_redirect_url=completion_redirect_url,
+            platform_token=platform_token,
+            platform_workspace_id=platform_workspace_id,
         )
         response = self._transport.request("PATCH", expand(STUDY, slug=slug), json=changes)
         return Study.from_json(json_object(response))
@@ -349,10 +361,13 @@ def _study_fields(
     include_groups: Iterable[str] | None = None,
     platform_completion_code: str | None = None,
     completion_redirect_url: str | None = None,
+    platform_token: str | None = None,
+    platform_workspace_id: str | None = None,
 ) -> dict[str, Any]:
     """The JSON of the study fields given; None means "not given", never null.
 
-    The optional texts (completion code, redirect URL) are cleared by "", sent as null.
+    The optional texts (completion code, redirect URL, the study's own platform token
+    and workspace) are cleared by "", sent as null.
     """
     fields: dict[str, Any] = {
         "title": title,
@@ -382,6 +397,8 @@ def _study_fields(
     for name, text in (
         ("platform_completion_code", platform_completion_code),
         ("completion_redirect_url", completion_redirect_url),
+        ("platform_token", platform_token),
+        ("platform_workspace_id", platform_workspace_id),
     ):
         if text is not None:
             given[name] = text or None

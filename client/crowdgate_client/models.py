@@ -114,6 +114,10 @@ class Study:
     #: Where ``complete`` sends participants: a URL template with optional
     #: ``{completion_code}``, ``{worker_id}`` and ``{study}`` placeholders.
     completion_redirect_url: str | None = None
+    #: The study has its own platform token (the service never shows it).
+    platform_token_set: bool = False
+    #: The study's own platform workspace (Prolific), else None.
+    platform_workspace_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -137,6 +141,8 @@ class Study:
             "recorded_in": tuple(data.get("recorded_in") or ()),
             "platform_completion_code": data.get("platform_completion_code"),
             "completion_redirect_url": data.get("completion_redirect_url"),
+            "platform_token_set": bool(data.get("platform_token_set")),
+            "platform_workspace_id": data.get("platform_workspace_id"),
         }
 
     @classmethod

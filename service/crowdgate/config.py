@@ -60,6 +60,12 @@ def _days(text: str) -> int:
     return value
 
 
+def _secret_key(text: str) -> str:
+    if len(text) < 16:
+        raise ValueError("expected at least 16 characters (a long random passphrase)")
+    return text
+
+
 JOB_RUNNERS = ("inline", "queue")
 
 
@@ -235,6 +241,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Bonuses a bonus job sends at the same time (1 to 64).",
     ),
     Setting(
+        "CROWDGATE_SECRET_KEY",
+        None,
+        _secret_key,
+        "Passphrase (16 characters or more) that seals a study's own platform token in the "
+        "database; unset: studies cannot hold tokens and use CROWDGATE_PROLIFIC_TOKEN. "
+        "Changing it makes stored tokens unreadable until they are set again.",
+        secret=True,
+    ),
+    Setting(
         "CROWDGATE_ID_HASH_KEY",
         None,
         str,
@@ -266,7 +281,9 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
             try:
                 values[setting.key] = setting.parse(raw)
             except ValueError as exc:
-                if setting.secret:  # neither the value nor the parser's words about it
-                    raise InvalidSetting(f"{setting.key} is not valid.") from None
+                if setting.secret:
+                    # The parser's words only when they cannot be quoting the value.
+                    said = f": {exc}" if raw and raw not in str(exc) else ""
+                    raise InvalidSetting(f"{setting.key} is not valid{said}.") from None
                 raise InvalidSetting(f"{setting.key}={raw!r} is not valid: {exc}") from exc
     return values

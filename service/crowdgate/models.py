@@ -120,6 +120,10 @@ class Study(Base):
     #: Where a finished participant is sent: a URL template with optional
     #: {completion_code}, {worker_id} and {study} placeholders (None: the platform's page).
     completion_redirect_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    #: The study's own platform token (sealed with CROWDGATE_SECRET_KEY; never shown)
+    #: and workspace; None: those of crowdgate's settings.
+    platform_token_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    platform_workspace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

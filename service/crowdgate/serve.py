@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
@@ -61,7 +62,7 @@ def app_runner(app: Flask, name: str | None = None) -> JobRunner:
     return JobRunner(
         state.db,
         state.clock,
-        lambda platform, mode: client_for(app, platform, mode),
+        functools.partial(client_for, app),
         name,
         stale_seconds=int(app.config["CROWDGATE_JOB_STALE_SECONDS"]),
     )

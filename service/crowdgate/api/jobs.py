@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +52,7 @@ def start_job(create: Callable[[Session], Job]) -> tuple[dict[str, Any], int, di
             state().db,
             job_id,
             clock=state().clock,
-            connect=lambda platform, mode: client_for(app, platform, mode),
+            connect=functools.partial(client_for, app),
         )
     with state().db.read() as session:
         body = job_body(session, jobs.get_job(session, job_id))

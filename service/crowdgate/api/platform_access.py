@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 from flask import Flask, current_app
 
+from crowdgate.domain.sealing import unseal
+from crowdgate.domain.study_accounts import StudyAccount, account_of
+from crowdgate.errors import Conflict
+from crowdgate.models import Study
 from crowdgate.platforms import PlatformClient, PlatformSettings, get_platform
 from crowdgate.platforms.prolific_http import Secret
 
 _CACHE_KEY = "crowdgate.platform_clients"
-
-
-class _StudyLike(Protocol):
-    platform: str
-    mode: str
 
 
 class _ClientCache:
@@ -24,7 +24,7 @@ class _ClientCache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.clients: dict[tuple[str, str], PlatformClient] = {}
+        self.clients: dict[tuple[str, str, StudyAccount | None], PlatformClient] = {}
 
 
 def platform_settings(app: Flask, platform: str) -> PlatformSettings:
@@ -56,8 +56,31 @@ def platform_settings(app: Flask, platform: str) -> PlatformSettings:
     return PlatformSettings()
 
 
-def client_for(app: Flask, platform: str, mode: str) -> PlatformClient:
-    """The app's client for ``platform`` in ``mode``; made on first use, then reused.
+def account_settings(
+    app: Flask, settings: PlatformSettings, account: StudyAccount
+) -> PlatformSettings:
+    """``settings`` with a study's own token (unsealed) and workspace in place of the
+    settings' ones."""
+    options = dict(settings.options)
+    if account.token_sealed is not None:
+        key = app.config.get("CROWDGATE_SECRET_KEY")
+        if not key:
+            raise Conflict(
+                "A study holds its own platform token, but CROWDGATE_SECRET_KEY is not set "
+                "where crowdgate runs, so the token cannot be read.",
+                code="secret_key_not_set",
+            )
+        options["token"] = Secret(unseal(str(key), account.token_sealed))
+    if account.workspace_id is not None:
+        options["workspace_id"] = account.workspace_id
+    return dataclasses.replace(settings, options=options)
+
+
+def client_for(
+    app: Flask, platform: str, mode: str, account: StudyAccount | None = None
+) -> PlatformClient:
+    """The app's client for ``platform`` in ``mode`` (with a study's own ``account``);
+    made on first use, then reused.
 
     Raises NotSupported (409) for a platform that has nothing to call.
     """
@@ -65,14 +88,17 @@ def client_for(app: Flask, platform: str, mode: str) -> PlatformClient:
     if cache is None:
         # setdefault keeps whichever cache a racing first request stored.
         cache = app.extensions.setdefault(_CACHE_KEY, _ClientCache())
-    key = (platform, mode)
+    key = (platform, mode, account)
     client: PlatformClient | None = cache.clients.get(key)
     if client is not None:
         return client
     with cache.lock:
         client = cache.clients.get(key)
         if client is None:
-            client = get_platform(platform).connect(mode, platform_settings(app, platform))
+            settings = platform_settings(app, platform)
+            if account is not None:
+                settings = account_settings(app, settings, account)
+            client = get_platform(platform).connect(mode, settings)
             cache.clients[key] = client
     return client
 
@@ -88,6 +114,7 @@ def close_clients(app: Flask) -> None:
         cache.clients.clear()
 
 
-def platform_client(study: _StudyLike) -> PlatformClient:
-    """The client for ``study``'s platform and mode, for the current app's views."""
-    return client_for(current_app._get_current_object(), study.platform, study.mode)  # type: ignore[attr-defined]
+def platform_client(study: Study) -> PlatformClient:
+    """The client for ``study``'s platform, mode and account, for the current app's views."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return client_for(app, study.platform, study.mode, account_of(study))

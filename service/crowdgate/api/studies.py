@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_restx import Namespace, Resource
 from sqlalchemy.orm import Session
 
 from crowdgate.api.auth import require_admin
 from crowdgate.api.context import cursor_after, json_body, load, now, state
 from crowdgate.api.models import model, query_params
-from crowdgate.domain import studies
+from crowdgate.domain import sealing, studies
 from crowdgate.domain.exclusion_groups import EXCLUDE, INCLUDE, RECORD, study_group_names
+from crowdgate.errors import Conflict, ValidationFailed
 from crowdgate.models import Study
 from crowdgate.schemas.common import ErrorSchema, PageArgsSchema, page_of
 from crowdgate.schemas.studies import (
@@ -30,6 +31,7 @@ def dump_studies(session: Session, found: list[Study]) -> list[dict[str, Any]]:
     return [
         {
             **StudySchema().dump(study),
+            "platform_token_set": study.platform_token_sealed is not None,
             "exclusion_groups": names[study.id][EXCLUDE],
             "include_groups": names[study.id][INCLUDE],
             "recorded_in": names[study.id][RECORD],
@@ -38,9 +40,35 @@ def dump_studies(session: Session, found: list[Study]) -> list[dict[str, Any]]:
     ]
 
 
+def _sealed(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with a given platform_token sealed (it is kept only so)."""
+    if "platform_token" not in values:
+        return values
+    token = values.pop("platform_token")
+    if token is None:
+        return {**values, "platform_token_sealed": None}
+    token = token.strip()
+    if not token:
+        raise ValidationFailed(
+            "platform_token is blank: give the token, or null to use crowdgate's.",
+            fields={"platform_token": ["is blank"]},
+        )
+    key = current_app.config.get(SECRET_KEY)
+    if not key:
+        raise Conflict(
+            f"A study can hold its own platform token only when {SECRET_KEY} is set: "
+            "crowdgate keeps tokens sealed with it.",
+            code="secret_key_not_set",
+            fields={"platform_token": [f"needs {SECRET_KEY} set where crowdgate runs"]},
+        )
+    return {**values, "platform_token_sealed": sealing.seal(str(key), token)}
+
+
 def dump_study(session: Session, study: Study) -> dict[str, Any]:
     return dump_studies(session, [study])[0]
 
+
+SECRET_KEY = "CROWDGATE_SECRET_KEY"
 
 ns = Namespace("studies", path="/studies", description="Studies (admin keys)")
 
@@ -79,7 +107,7 @@ class StudyList(Resource):
     @ns.response(422, "Invalid fields", error_model)
     def post(self) -> tuple[dict[str, Any], int]:
         """Create a study and its survey key."""
-        values = load(StudyCreateSchema(), json_body())
+        values = _sealed(load(StudyCreateSchema(), json_body()))
         with state().db.write() as session:
             require_admin(session)
             study, key = studies.create_study(
@@ -108,7 +136,7 @@ class StudyItem(Resource):
     @ns.response(422, "Invalid fields", error_model)
     def patch(self, slug: str) -> dict[str, Any]:
         """Change some of a study's settings."""
-        changes = load(StudyFieldsSchema(), json_body())
+        changes = _sealed(load(StudyFieldsSchema(), json_body()))
         with state().db.write() as session:
             require_admin(session)
             study = studies.get_study(session, slug, for_update=True)

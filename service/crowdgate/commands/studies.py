@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any, TextIO, get_args
 
 import click
 from crowdgate_client import Condition, Study
@@ -100,13 +100,55 @@ def study_options(command: Any) -> Any:
             help="Where complete sends participants instead: an https URL with optional "
             "{completion_code}, {worker_id} and {study} placeholders. '' clears it.",
         ),
+        click.option(
+            "--platform-token-file",
+            "platform_token",
+            type=click.File("r"),
+            metavar="PATH",
+            help="A file holding the study's own Prolific API token ('-' reads stdin), so "
+            "the token stays out of shell history and the process list; the service keeps "
+            "it sealed and never shows it.",
+        ),
+        click.option(
+            "--clear-platform-token",
+            is_flag=True,
+            default=None,
+            help="Drop the study's own token: it uses the service's (CROWDGATE_PROLIFIC_TOKEN).",
+        ),
+        click.option(
+            "--platform-workspace-id",
+            metavar="ID",
+            help="The Prolific workspace the study's balance, bonuses and groups belong to, "
+            "instead of the service's (CROWDGATE_PROLIFIC_WORKSPACE_ID). '' clears it.",
+        ),
     )
     for option in reversed(options):
         command = option(command)
     return command
 
 
+def _token(given: TextIO | None, clear: bool | None) -> str | None:
+    """The token read from ``given`` ("" when ``clear``: the SDK sends that as null)."""
+    if clear:
+        if given is not None:
+            raise click.UsageError(
+                "Give --platform-token-file or --clear-platform-token, not both."
+            )
+        return ""
+    if given is None:
+        return None
+    token = given.read().strip()
+    if not token:
+        name = "stdin" if given.name == "<stdin>" else given.name
+        raise click.UsageError(f"--platform-token-file: {name} holds no token.")
+    return token
+
+
 def _settings(values: dict[str, Any]) -> dict[str, Any]:
+    values = dict(values)
+    values["platform_token"] = _token(
+        values.pop("platform_token", None), values.pop("clear_platform_token", None)
+    )
     settings = {name: value for name, value in values.items() if value is not None}
     for many in ("allowed_origins", "hit_ids", "exclusion_groups", "include_groups"):
         if many in settings and not settings[many]:
@@ -134,6 +176,8 @@ def _show(study: Study, as_json: bool) -> None:
         ("recorded in", ", ".join(study.recorded_in) or "-"),
         ("platform completion code", study.platform_completion_code or "-"),
         ("completion redirect URL", study.completion_redirect_url or "-"),
+        ("platform token", "set" if study.platform_token_set else "not set"),
+        ("platform workspace", study.platform_workspace_id or "-"),
         ("created", study.created_at),
         ("updated", study.updated_at),
     ]

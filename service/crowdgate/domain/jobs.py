@@ -14,13 +14,14 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crowdgate.clock import Clock
 from crowdgate.db import Database
+from crowdgate.domain.study_accounts import StudyAccount, account_of
 from crowdgate.errors import CrowdgateError, NotFound
 from crowdgate.models import Job, Study
 from crowdgate.platforms import PlatformClient
@@ -40,8 +41,25 @@ FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 #: failed (the platform refused it) or skipped (found done already).
 PENDING, SENDING, DONE, ITEM_FAILED, SKIPPED = "pending", "sending", "done", "failed", "skipped"
 
-#: The client for a study's (platform, mode); the API passes its cached clients.
-Connect = Callable[[str, str], PlatformClient]
+
+class Connect(Protocol):
+    """The client for a (platform, mode), under a study's own account when it has one;
+    the API passes its cached clients."""
+
+    def __call__(
+        self, platform: str, mode: str, account: StudyAccount | None = None
+    ) -> PlatformClient: ...
+
+
+def _under(connect: Connect, study_account: StudyAccount | None) -> Connect:
+    """``connect`` bound to the job's study's account, so job kinds need not know it."""
+    if study_account is None:
+        return connect
+
+    def bound(platform: str, mode: str, account: StudyAccount | None = None) -> PlatformClient:
+        return connect(platform, mode, account or study_account)
+
+    return bound
 
 
 @dataclass
@@ -230,6 +248,7 @@ def run_claimed(
     """
     with db.read() as session:
         job = get_job(session, job_id)
+        study = session.get(Study, job.study_id) if job.study_id is not None else None
         run = JobRun(
             job_id=job.id,
             kind=job.kind,
@@ -237,7 +256,7 @@ def run_claimed(
             params=dict(job.params),
             db=db,
             clock=clock,
-            connect=connect,
+            connect=_under(connect, account_of(study) if study is not None else None),
             runner=runner_name,
             helping=helping,
             stale_seconds=stale_seconds,

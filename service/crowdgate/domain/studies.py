@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from crowdgate.domain.exclusion_groups import STUDY_FIELDS, set_study_groups
 from crowdgate.domain.keys import hash_key, new_survey_key
-from crowdgate.errors import Conflict, NotFound
+from crowdgate.errors import Conflict, NotFound, ValidationFailed
 from crowdgate.models import Participant, Study
 from crowdgate.platforms import get_platform
 
@@ -96,6 +96,11 @@ def create_study(
             code="slug_taken",
             fields={"slug": ["is taken"]},
         )
+    _check_account(
+        values.get("platform", "none"),
+        values.get("platform_token_sealed"),
+        values.get("platform_workspace_id"),
+    )
     key = new_survey_key()
     study = Study(
         slug=values["slug"],
@@ -113,6 +118,8 @@ def create_study(
         bonus_budget=values.get("bonus_budget"),
         platform_completion_code=values.get("platform_completion_code"),
         completion_redirect_url=values.get("completion_redirect_url"),
+        platform_token_sealed=values.get("platform_token_sealed"),
+        platform_workspace_id=values.get("platform_workspace_id"),
         survey_key_hash=hash_key(key),
         created_at=now,
         updated_at=now,
@@ -143,6 +150,11 @@ def update_study(
             code="study_has_participants",
             fields={"platform": ["cannot change after participants started"]},
         )
+    _check_account(
+        changes.get("platform", study.platform),
+        changes.get("platform_token_sealed", study.platform_token_sealed),
+        changes.get("platform_workspace_id", study.platform_workspace_id),
+    )
     if "conditions" in changes:
         kept = {c["name"] for c in changes["conditions"]}
         held: set[str] = set(
@@ -174,6 +186,19 @@ def update_study(
         setattr(study, name, value)
     study.updated_at = now
     return study
+
+
+def _check_account(platform: str, token_sealed: str | None, workspace_id: str | None) -> None:
+    """Refuse a study's own token or workspace on a platform that takes neither."""
+    if get_platform(platform).study_accounts:
+        return
+    for name, value in (("platform_token", token_sealed), ("platform_workspace_id", workspace_id)):
+        if value is not None:
+            raise ValidationFailed(
+                f"Studies on {platform!r} use the credentials of crowdgate's settings; "
+                f"{name} is for platforms with API tokens (Prolific).",
+                fields={name: [f"not taken by {platform!r} studies"]},
+            )
 
 
 def rotate_survey_key(study: Study, *, now: datetime) -> str:

@@ -63,6 +63,9 @@ class Platform:
     #: The answer field a submission keeps the entered completion code under, for
     #: studies created without naming one.
     code_answer_field: ClassVar[str] = "surveycode"
+    #: Whether a study may carry its own API token and workspace instead of the account
+    #: crowdgate's settings name (a lab with several accounts or workspaces).
+    study_accounts: ClassVar[bool] = False
 
     def validate_worker_id(self, worker_id: str) -> str | None:
         """Return a problem with ``worker_id`` in words, or None when it fits."""

@@ -97,6 +97,7 @@ class Prolific(Platform):
     code_answer_field = records.CODE_FIELD
     #: A workspace's currency is GBP unless it was made in USD (CROWDGATE_PROLIFIC_CURRENCY).
     currency = CURRENCY
+    study_accounts = True
 
     def bonus_fee(self, amount: Decimal) -> Decimal:
         if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:

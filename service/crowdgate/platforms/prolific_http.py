@@ -237,7 +237,8 @@ class ProlificHttp:
             )
         if status in (401, 403):
             return PlatformError(
-                f"{said}. Check CROWDGATE_PROLIFIC_TOKEN: Prolific did not accept it.",
+                f"{said}. Check the token (CROWDGATE_PROLIFIC_TOKEN, or the study's own "
+                "platform_token): Prolific did not accept it.",
                 platform=PLATFORM,
                 platform_code=platform_code,
                 code="platform_credentials_rejected",

@@ -126,6 +126,25 @@ class StudyFieldsSchema(Schema):
         },
     )
 
+    platform_token = fields.String(
+        allow_none=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={
+            "description": "the study's own API token for its platform (Prolific), kept "
+            "sealed with CROWDGATE_SECRET_KEY and never shown; null to use crowdgate's "
+            "(CROWDGATE_PROLIFIC_TOKEN)"
+        },
+    )
+    platform_workspace_id = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="is not a workspace id"),
+        metadata={
+            "description": "the platform workspace the study's balance, bonuses and groups "
+            "belong to (Prolific); null to use crowdgate's (CROWDGATE_PROLIFIC_WORKSPACE_ID)"
+        },
+    )
+
     @validates_schema
     def _unique_conditions(self, data: dict[str, Any], **_: Any) -> None:
         names = [c["name"] for c in data.get("conditions", [])]
@@ -171,6 +190,10 @@ class StudySchema(Schema):
     bonus_budget = Money(allow_none=True)
     platform_completion_code = fields.String(allow_none=True)
     completion_redirect_url = fields.String(allow_none=True)
+    platform_token_set = fields.Boolean(
+        metadata={"description": "the study has its own platform token (never shown)"}
+    )
+    platform_workspace_id = fields.String(allow_none=True)
     recorded_in = fields.List(
         fields.String(),
         metadata={"description": "groups the study's participants join (set on each group)"},
