@@ -11,8 +11,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.http import ApiClient
+
+#: How long an emulator's counters must stand still before the calls a killed process
+#: had sent are taken to have all landed.
+QUIET_SECONDS = 0.5
 
 
 def _free_port() -> int:
@@ -89,3 +94,20 @@ def serving(
     finally:
         for server in started:
             server.stop()
+
+
+def wait_until_quiet(faults: Any, *, timeout: float = 30) -> None:
+    """Return once an emulator has stopped receiving and carrying out calls: the calls a
+    killed process had already sent arrive and take effect after it is gone (a loaded
+    machine may hold them a while), and a restarted one must not look before they do."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    still_since = time.monotonic()
+    while True:
+        now = (sum(faults.calls.values()), sum(faults.committed.values()))
+        if now != seen:
+            seen, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= QUIET_SECONDS:
+            return
+        assert time.monotonic() < deadline, "the emulator never went quiet"
+        time.sleep(0.05)

@@ -25,7 +25,7 @@ from crowdgate.testing import MTurkEmulator
 from sqlalchemy import func, select
 
 from tests.http import ApiClient
-from tests.served import Served, serving
+from tests.served import Served, serving, wait_until_quiet
 from tests.test_bonus_jobs import (
     assert_paid_once_each,
     emulator_paid,
@@ -91,7 +91,7 @@ def test_sigkill_mid_bonus_job_then_restart_pays_each_bonus_exactly_once(
         assert mturk_emulator.faults.injected["500"] + mturk_emulator.faults.injected["drop"]
 
         # Calls in flight at the kill still arrive and pay; let them land first.
-        time.sleep(0.3)
+        wait_until_quiet(mturk_emulator.faults)
         with db.read() as session:
             killed = session.get(Job, job_id)
             assert killed is not None and killed.state == "running"

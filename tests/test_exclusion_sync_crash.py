@@ -22,7 +22,7 @@ from crowdgate.models import JobItem
 from crowdgate.testing import MTurkEmulator
 from sqlalchemy import func, select
 
-from tests.served import serving
+from tests.served import serving, wait_until_quiet
 
 WORKERS = [f"A{n:013d}" for n in range(400)]
 ACTION = "AssociateQualificationWithWorker"
@@ -99,6 +99,7 @@ def test_sigkill_mid_sync_then_restart_grants_no_one_twice(
             time.sleep(0.01)
         first.kill()
         caller.join(timeout=30)
+        wait_until_quiet(mturk_emulator.faults)
         assert isinstance(answers[0], requests.ConnectionError)
         granted_before = mturk_emulator.faults.calls[ACTION]
         assert granted_before < len(WORKERS)

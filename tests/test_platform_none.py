@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from crowdgate.api.platform_access import client_for, platform_client
+from crowdgate.models import Study
 from crowdgate.platforms import (
     NotSupported,
     PlatformClient,
@@ -36,12 +36,15 @@ CALLS: dict[str, tuple[Callable[[PlatformClient], Any], str]] = {
     "list_submissions": (lambda c: c.list_submissions(["X"]), "participants"),
     "get_submission": (lambda c: c.get_submission("X"), "participants"),
     "approve": (lambda c: c.approve("X"), "status"),
+    "approve_many": (lambda c: c.approve_many(["X"]), "status"),
     "reject": (lambda c: c.reject("X", "no code"), "status"),
     "balance": (lambda c: c.balance(), "payment system"),
     "send_bonus": (
         lambda c: c.send_bonus("w1", None, Decimal("1.00"), "thanks", token="t"),
         "your own system",
     ),
+    "set_up_bonuses": (lambda c: c.set_up_bonuses("X", []), "your own system"),
+    "pay_bonuses": (lambda c: c.pay_bonuses("B"), "your own system"),
     "list_bonuses": (lambda c: c.list_bonuses(posting_id="X"), "payment system"),
     "notify": (lambda c: c.notify(["w1"], "Hello", "Body"), "channel you recruited"),
     "create_qualification_type": (
@@ -98,11 +101,11 @@ def test_prolific_without_a_token_says_which_setting() -> None:
 
 
 def test_views_get_one_client_per_app_and_mode(app: Flask) -> None:
-    study = SimpleNamespace(platform="none", mode="sandbox")
+    study = Study(platform="none", mode="sandbox")
     with app.app_context():
         first = platform_client(study)
         assert platform_client(study) is first
-        assert platform_client(SimpleNamespace(platform="none", mode="live")) is not first
+        assert platform_client(Study(platform="none", mode="live")) is not first
     other = Flask("other")
     assert client_for(other, "none", "sandbox") is not first
     with pytest.raises(NotSupported):

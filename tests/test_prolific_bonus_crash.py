@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from tests.http import ApiClient
 from tests.prolific_fixtures import prolific_settings
-from tests.served import Served, serving
+from tests.served import Served, serving, wait_until_quiet
 from tests.test_bonus_jobs import wait_job
 from tests.test_prolific_bonuses import paid, pay_queued, paying_study, times_paid
 
@@ -75,7 +75,7 @@ def test_sigkill_while_a_prolific_pay_is_in_flight_pays_each_participant_once(
             first.kill()
         assert midway["state"] == "running" and midway["done"] < COUNT, midway
 
-        time.sleep(0.5)  # the pay in flight lands
+        wait_until_quiet(prolific_emulator.faults)  # the pay in flight lands
         with db.read() as session:
             killed = session.get(Job, job_id)
             assert killed is not None and killed.state == "running"

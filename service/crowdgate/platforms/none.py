@@ -11,6 +11,8 @@ from typing import NoReturn
 from crowdgate.platforms.base import Platform, PlatformClient, PlatformSettings
 from crowdgate.platforms.failures import NotSupported
 from crowdgate.platforms.records import (
+    BonusBatch,
+    BonusLine,
     BonusPayment,
     NotifyResult,
     Posting,
@@ -90,6 +92,9 @@ class NoPlatformClient(PlatformClient):
             "Mark the participant's status in crowdgate, and pay through your own system.",
         )
 
+    def approve_many(self, assignment_ids: Sequence[str]) -> None:
+        self.approve("")
+
     def reject(self, assignment_id: str, feedback: str, *, category: str | None = None) -> None:
         self._no(
             "has no submissions to reject",
@@ -112,6 +117,15 @@ class NoPlatformClient(PlatformClient):
             "has no payments",
             "Pay bonuses through your own system (export who earned what from crowdgate).",
         )
+
+    def set_up_bonuses(self, posting_id: str, lines: Sequence[BonusLine]) -> BonusBatch:
+        self._no(
+            "has no payments",
+            "Pay bonuses through your own system (export who earned what from crowdgate).",
+        )
+
+    def pay_bonuses(self, batch_id: str) -> None:
+        self.set_up_bonuses("", [])
 
     def list_bonuses(
         self, *, posting_id: str | None = None, assignment_id: str | None = None
