@@ -196,11 +196,19 @@ class TemporaryPostgres:
         from crowdgate.db import normalise_url
         from sqlalchemy import create_engine
         from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import SQLAlchemyError
 
         self.server = make_url(normalise_url(url))
         self.name = f"crowdgate_bench_{uuid.uuid4().hex[:10]}"
         self.admin = create_engine(self.server, isolation_level="AUTOCOMMIT")
-        self._execute(f'CREATE DATABASE "{self.name}"')
+        try:
+            self._execute(f'CREATE DATABASE "{self.name}"')
+        except SQLAlchemyError as exc:
+            self.admin.dispose()
+            # A server that is down is a benchmark that could not run (exit 2), not a crash.
+            raise BenchmarkError(
+                f"cannot create a database on {self.server.render_as_string()}: {exc}"
+            ) from None
         self.url = self.server.set(database=self.name).render_as_string(hide_password=False)
 
     def _execute(self, sql: str) -> None:
