@@ -428,10 +428,12 @@ def test_message_jobs_use_the_studys_token(
     assert sorted(m.recipient_id for m in prolific_emulator.state.messages) == PEOPLE[:3]
 
     refused = job_of(admin, "/studies/service/messages", message)
+    # A refused token ends the job at once (no retries), saying so; nobody was sent it.
     assert refused["state"] == "failed" and refused["counts"]["unsent"] == 2, refused
+    assert "Invalid token" in refused["error"], refused
     [sent_row] = admin.get("/studies/service/messages").json()["items"]
     rows = admin.get(f"/studies/service/messages/{sent_row['id']}/recipients").json()["items"]
-    assert len(rows) == 2 and all("Invalid token" in row["error"] for row in rows), rows
+    assert len(rows) == 2 and {row["state"] for row in rows} == {"pending"}, rows
     assert sorted(m.recipient_id for m in prolific_emulator.state.messages) == PEOPLE[:3]
     assert token not in caplog.text
 

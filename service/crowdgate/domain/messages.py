@@ -36,7 +36,7 @@ from crowdgate.domain.message_plans import (
 from crowdgate.errors import CrowdgateError, ValidationFailed
 from crowdgate.models import Job, Message, MessageRecipient, Participant, Study
 from crowdgate.platforms import NotifyResult, PlatformClient
-from crowdgate.platforms.failures import PlatformError, PlatformUnavailable
+from crowdgate.platforms.failures import PlatformRejected, PlatformUnavailable
 from crowdgate.platforms.records import NOT_SENT
 
 KIND = "message"
@@ -270,8 +270,9 @@ def _send_group(
     """Message the workers of one posting; False when the platform refused the call."""
     try:
         results = client.notify([workers[i] for i in ids], subject, body, posting_id=posting)
-    except PlatformError as exc:
+    except (PlatformRejected, PlatformUnavailable) as exc:
         # notify raises only when nothing can have been sent: trying again is safe.
+        # (Other platform errors, such as credentials refused, end the job below.)
         error = f"{exc.platform_code or exc.code}: {exc.message}"
         with run.db.write() as session:
             job_items.release(
