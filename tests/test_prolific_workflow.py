@@ -154,6 +154,36 @@ def test_the_studys_own_code_is_approved_only_for_recorded_completions(
     assert plan[PEOPLE[1]] != "approve"
 
 
+def test_sync_learns_the_studys_completion_code_when_none_is_set(
+    admin: ApiClient, make_study: Any, prolific_emulator: ProlificEmulator
+) -> None:
+    study, page = make_study(platform="prolific", mode="sandbox")
+    slug = study["slug"]
+    assert study["platform_completion_code"] is None
+    finish(page, slug, PEOPLE[0])
+    seeded = prolific_emulator.seed_study(
+        places=2, participants=PEOPLE[:2], study_codes="C9LEARN", completion_code="C9LEARN"
+    )
+    admin.patch(f"/studies/{slug}", json={"hit_ids": [seeded.study_id]})
+    synced = run_job(admin, f"/studies/{slug}/sync")
+    assert synced["job"]["result"]["platform_completion_code"] == "C9LEARN", synced
+    assert admin.get(f"/studies/{slug}").json()["platform_completion_code"] == "C9LEARN"
+    # The code everyone types on Prolific is now known: valid for the recorded one only.
+    response = admin.post(f"/studies/{slug}/review", json={})
+    plan = {item["worker_id"]: item["reason"] for item in response.json()["items"]}
+    assert plan == {PEOPLE[0]: "study_code_valid", PEOPLE[1]: "completion_not_recorded"}
+    # And /complete sends the next participant back to Prolific with it.
+    page.post(f"/studies/{slug}/participants/{PEOPLE[2]}/start")
+    done = page.post(f"/studies/{slug}/participants/{PEOPLE[2]}/complete").json()
+    assert done["redirect_url"].endswith("cc=C9LEARN"), done
+
+    # A code the researcher set is theirs: sync leaves it.
+    admin.patch(f"/studies/{slug}", json={"platform_completion_code": "C1MINE"})
+    synced = run_job(admin, f"/studies/{slug}/sync")
+    assert "platform_completion_code" not in synced["job"]["result"], synced
+    assert admin.get(f"/studies/{slug}").json()["platform_completion_code"] == "C1MINE"
+
+
 def test_a_prolific_failure_fails_the_sync_with_prolifics_words(
     admin: ApiClient, make_study: Any, prolific_emulator: ProlificEmulator
 ) -> None:

@@ -297,8 +297,30 @@ def run_sync(run: jobs.JobRun) -> None:
         if pending:
             write()
         run.result["workers"] = len(workers)
+    if client.posting_completion_codes:
+        _learn_completion_code(run, client, hit_ids)
     if qualification:
         _qualify(run, client, qualification, workers)
+
+
+def _learn_completion_code(run: jobs.JobRun, client: Any, hit_ids: list[str]) -> None:
+    """A study that names no platform completion code takes its posting's, so that
+    review knows the code participants type and /complete can send them back with it."""
+    with run.db.read() as session:
+        study = session.get(Study, run.study_id)
+        if study is None or study.platform_completion_code:
+            return
+    for hit_id in hit_ids:
+        # The record keeps codes of up to 64 characters (Prolific's are far shorter).
+        codes = [c for c in client.get_posting(hit_id).completion_codes if len(c) <= 64]
+        if codes:
+            with run.db.write() as session:
+                study = session.get(Study, run.study_id)
+                if study is not None and not study.platform_completion_code:
+                    study.platform_completion_code = codes[0]
+                    study.updated_at = run.clock()
+                    run.result["platform_completion_code"] = codes[0]
+            return
 
 
 def _qualify(run: jobs.JobRun, client: Any, type_id: str, workers: set[str]) -> None:

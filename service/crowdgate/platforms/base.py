@@ -148,6 +148,9 @@ class PlatformClient:
         a submission yet (a place still held or under way)."""
         raise self._unsupported("read a submission by its id")
 
+    #: Whether ``get_posting`` tells the posting's completion codes, which sync then
+    #: takes as a study's ``platform_completion_code`` when it names none.
+    posting_completion_codes: ClassVar[bool] = False
     #: Submissions ``approve_many`` takes in one call; 0: the platform approves one at
     #: a time.
     bulk_approve_size: ClassVar[int] = 0

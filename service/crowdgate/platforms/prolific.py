@@ -177,6 +177,7 @@ class ProlificClient(PlatformClient):
     currency = CURRENCY
     bonus_payment = "batch"
     bulk_approve_size = BULK_APPROVE
+    posting_completion_codes = True
     pay_settle_seconds = PAY_SETTLE_SECONDS
 
     def __init__(self, http: ProlificHttp, *, mode: str, workspace_id: str | None) -> None:

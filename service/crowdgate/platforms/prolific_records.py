@@ -147,4 +147,19 @@ def posting(study: Mapping[str, Any], counts: Mapping[str, Any] | None = None) -
         completed=completed,
         created_at=moment(study.get("date_created")),
         expires_at=None,
+        completion_codes=completion_codes(study),
     )
+
+
+def completion_codes(study: Mapping[str, Any]) -> tuple[str, ...]:
+    """The study's codes for a completed submission (``code_type`` COMPLETED; other
+    types, such as a failed attention check, do not mean the study was done)."""
+    found = []
+    for entry in study.get("completion_codes") or ():
+        if (
+            isinstance(entry, Mapping)
+            and entry.get("code")
+            and (str(entry.get("code_type") or "COMPLETED").upper() == "COMPLETED")
+        ):
+            found.append(str(entry["code"]))
+    return tuple(found)

@@ -165,3 +165,6 @@ class Posting:
     created_at: datetime | None = None
     expires_at: datetime | None = None
     type_id: str = ""
+    #: The codes the platform gives participants who completed it (Prolific's study
+    #: completion codes of type COMPLETED), first the one to use.
+    completion_codes: tuple[str, ...] = ()
