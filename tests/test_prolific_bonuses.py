@@ -8,15 +8,20 @@ paying, throttled) and check that every participant is paid exactly once.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from crowdgate.api.platform_access import client_for
 from crowdgate.db import Database
-from crowdgate.models import Bonus
+from crowdgate.domain import bonus_batches, bonus_rows, jobs
+from crowdgate.models import Bonus, Job
+from crowdgate.platforms.records import BonusBatch
 from crowdgate.testing import ProlificEmulator
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.http import ApiClient
 from tests.prolific_fixtures import prolific_settings
@@ -26,13 +31,16 @@ PEOPLE = [f"{0xB0000 + n:024x}" for n in range(60)]
 
 
 @pytest.fixture
-def app_config(app_config: dict[str, Any], prolific_env: ProlificEmulator) -> dict[str, Any]:
+def app_config(
+    app_config: dict[str, Any], prolific_env: ProlificEmulator, request: pytest.FixtureRequest
+) -> dict[str, Any]:
     return {
         **app_config,
         # The wall clock: waiting for an unclear pay to show takes real time.
         "CROWDGATE_CLOCK": None,
         **prolific_settings(prolific_env, max_attempts=3),
         "CROWDGATE_PROLIFIC_PAY_SETTLE_SECONDS": 1.5,
+        **getattr(request, "param", {}),
     }
 
 
@@ -66,7 +74,12 @@ def amount(n: int) -> str:
 
 
 def paying_study(
-    admin: ApiClient, emulator: ProlificEmulator, people: list[str], *, slug: str = "paying"
+    admin: ApiClient,
+    emulator: ProlificEmulator,
+    people: list[str],
+    *,
+    slug: str = "paying",
+    run_queued: Callable[[str], Any] | None = None,
 ) -> ProlificPaying:
     """A Prolific study whose participants came in by a sync of its submissions."""
     emulator.set_balance("100000.00")
@@ -83,6 +96,8 @@ def paying_study(
     assert created.status_code == 201, created.text
     synced = admin.post(f"/studies/{slug}/sync")
     assert synced.status_code == 202, synced.text
+    if run_queued is not None:
+        run_queued(synced.json()["job_id"])
     job = finished(admin, synced.json()["job_id"])
     assert job["state"] == "succeeded" and job["counts"]["added"] == len(people), job
     return ProlificPaying(
@@ -247,3 +262,47 @@ def test_a_pay_refused_for_a_low_balance_pays_nothing_and_says_why(
     assert job["state"] == "succeeded" and (job["done"], job["failed"]) == (0, 4), job
     assert prolific_emulator.state.payments == []
     assert all("too low" in (r.last_error or "") for r in rows(db))
+
+
+@pytest.mark.parametrize("app_config", [{"CROWDGATE_JOB_RUNNER": "queue"}], indirect=True)
+def test_a_runner_whose_rows_were_taken_over_does_not_pay_them(
+    admin: ApiClient, prolific_emulator: ProlificEmulator, db: Database, app: Any
+) -> None:
+    """A runner that stalled past the stale limit while its job was taken over must not
+    pay a batch once any of its rows belongs to the new owner."""
+    state = app.extensions["crowdgate"]
+    connect = functools.partial(client_for, app)
+
+    def run_queued(job_id: str) -> None:
+        jobs.run_job(db, job_id, clock=state.clock, connect=connect)
+
+    study = paying_study(admin, prolific_emulator, PEOPLE[:3], run_queued=run_queued)
+    job_id = pay_queued(admin, study.slug, study.items())
+    with db.read() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.state == "queued"
+        study_id = job.study_id
+    run = jobs.JobRun(
+        job_id=job_id,
+        kind="bonus",
+        study_id=study_id,
+        params={},
+        db=db,
+        clock=state.clock,
+        connect=connect,
+        runner="stalled",
+    )
+    claimed = bonus_rows.next_batch(run)
+    assert claimed is not None and len(claimed) == 3
+    with db.write() as session:  # the new owner settles one of the rows
+        session.execute(
+            update(Bonus).where(Bonus.id == claimed[0].id).values(claimed_by="new-owner")
+        )
+    batch = BonusBatch("a" * 24, Decimal("1.00"), Decimal("0.34"))
+    assert bonus_batches._record_pays(run, [(batch, claimed)]) == []
+    assert all(r.pay_requested_at is None for r in rows(db))
+
+    # Rows it still holds, in a batch of their own, are recorded and may be paid.
+    assert bonus_batches._record_pays(run, [(batch, claimed[1:])]) == [(batch, claimed[1:])]
+    assert [r.pay_requested_at is not None for r in rows(db)] == [False, True, True]
+    assert prolific_emulator.state.payments == []

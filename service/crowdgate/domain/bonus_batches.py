@@ -81,8 +81,7 @@ def send_claimed(run: jobs.JobRun, client: PlatformClient, pool: ThreadPoolExecu
         for found, refused in pool.map(lambda item: _set_up(client, *item), groups.items()):
             batches.extend(found)
             result.merge(refused)
-        _record_pays(run, batches)
-        for paid in pool.map(lambda item: _pay(client, *item), batches):
+        for paid in pool.map(lambda item: _pay(client, *item), _record_pays(run, batches)):
             result.merge(paid)
         with run.db.write() as session:
             close(session, run, result.final)
@@ -156,20 +155,38 @@ def _set_up(
     return batches, refused
 
 
-def _record_pays(run: jobs.JobRun, batches: Sequence[tuple[BonusBatch, list[Row]]]) -> None:
-    """Write each row's batch and the time its pay is asked for, before it is sent."""
+def _record_pays(
+    run: jobs.JobRun, batches: Sequence[tuple[BonusBatch, list[Row]]]
+) -> list[tuple[BonusBatch, list[Row]]]:
+    """Write each row's batch and the time its pay is asked for, before it is sent; the
+    batches to pay. A batch with a row this runner no longer holds (a runner that took
+    the job over while this one stalled) is not paid by this runner: its new owner
+    settles those rows."""
     if not batches:
-        return
+        return []
     now = run.clock()
+    ids = [row.id for _, group in batches for row in group]
     with run.db.write() as session:
-        session.execute(
-            update(Bonus),
-            [
-                {"id": row.id, "batch_id": batch.id, "pay_requested_at": now}
-                for batch, group in batches
-                for row in group
-            ],
+        query = select(Bonus.id).where(
+            Bonus.id.in_(ids),
+            Bonus.claimed_by == run.runner,
+            Bonus.state == SENDING,
+            Bonus.pay_requested_at.is_(None),
         )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        held = set(session.scalars(query))
+        kept = [(b, group) for b, group in batches if all(row.id in held for row in group)]
+        if kept:
+            session.execute(
+                update(Bonus),
+                [
+                    {"id": row.id, "batch_id": batch.id, "pay_requested_at": now}
+                    for batch, group in kept
+                    for row in group
+                ],
+            )
+    return kept
 
 
 def _pay(client: PlatformClient, batch: BonusBatch, group: list[Row]) -> _Result:
