@@ -15,6 +15,10 @@ from typing import Any
 
 from tests.http import ApiClient
 
+#: The stale limit crash tests give their services: a killed job is taken over soon
+#: after, while a live one on a loaded machine (a heartbeat a row) is never thought dead.
+STALE_SECONDS = 3
+
 #: How long an emulator's counters must stand still before the calls a killed process
 #: had sent are taken to have all landed.
 QUIET_SECONDS = 0.5

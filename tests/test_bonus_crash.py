@@ -25,7 +25,7 @@ from crowdgate.testing import MTurkEmulator
 from sqlalchemy import func, select
 
 from tests.http import ApiClient
-from tests.served import Served, serving, wait_until_quiet
+from tests.served import STALE_SECONDS, Served, serving, wait_until_quiet
 from tests.test_bonus_jobs import (
     assert_paid_once_each,
     emulator_paid,
@@ -44,8 +44,8 @@ def servers(db_url: str, mturk_env: str, tmp_path: Path) -> Iterator[Callable[[]
         "CROWDGATE_MTURK_ENDPOINT_URL": mturk_env,
         # A lost answer reaches the job at once; the job sends the row again itself.
         "CROWDGATE_MTURK_MAX_ATTEMPTS": "1",
-        # The killed job's heartbeat is old after a second: the next runner takes it.
-        "CROWDGATE_JOB_STALE_SECONDS": "1",
+        # The killed job's heartbeat is soon old: the next runner takes it.
+        "CROWDGATE_JOB_STALE_SECONDS": str(STALE_SECONDS),
         "CROWDGATE_JOB_RUNNER": "queue",
         "CROWDGATE_BONUS_CONCURRENCY": "8",
     }
@@ -105,7 +105,7 @@ def test_sigkill_mid_bonus_job_then_restart_pays_each_bonus_exactly_once(
         paid_tokens = emulator_tokens(mturk_emulator)
         found_paid = {i for i in in_flight if f"crowdgate-bonus-{i}" in paid_tokens}
 
-        time.sleep(1.5)  # past CROWDGATE_JOB_STALE_SECONDS
+        time.sleep(STALE_SECONDS + 0.5)  # past CROWDGATE_JOB_STALE_SECONDS
         mturk_emulator.faults.configure(latency_ms=5)
         second = servers()
         with ApiClient(second.url, admin_key=key) as api:

@@ -22,7 +22,7 @@ from crowdgate.models import JobItem
 from crowdgate.testing import MTurkEmulator
 from sqlalchemy import func, select
 
-from tests.served import serving, wait_until_quiet
+from tests.served import STALE_SECONDS, serving, wait_until_quiet
 
 WORKERS = [f"A{n:013d}" for n in range(400)]
 ACTION = "AssociateQualificationWithWorker"
@@ -34,8 +34,8 @@ def serve_env(mturk_env: str) -> dict[str, str]:
         **os.environ,
         "CROWDGATE_MTURK_ENDPOINT_URL": mturk_env,
         "CROWDGATE_MTURK_MAX_ATTEMPTS": "1",
-        # The killed job's last heartbeat is old after a second: the next request resumes it.
-        "CROWDGATE_JOB_STALE_SECONDS": "1",
+        # The killed job's last heartbeat is soon old: the next request resumes it.
+        "CROWDGATE_JOB_STALE_SECONDS": str(STALE_SECONDS),
         # The request runs the sync, as this test's kill and resume expect.
         "CROWDGATE_JOB_RUNNER": "inline",
     }
@@ -109,7 +109,7 @@ def test_sigkill_mid_sync_then_restart_grants_no_one_twice(
             )
         assert states.get("pending", 0) > 0, states
 
-        time.sleep(1.5)  # past CROWDGATE_JOB_STALE_SECONDS
+        time.sleep(STALE_SECONDS + 0.5)  # past CROWDGATE_JOB_STALE_SECONDS
         mturk_emulator.faults.configure(latency_ms=0)
         second = servers()
         response = requests.post(

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from tests.http import ApiClient
 from tests.prolific_fixtures import prolific_settings
-from tests.served import Served, serving, wait_until_quiet
+from tests.served import STALE_SECONDS, Served, serving, wait_until_quiet
 from tests.test_bonus_jobs import wait_job
 from tests.test_prolific_bonuses import paid, pay_queued, paying_study, times_paid
 
@@ -40,9 +40,9 @@ def servers(
     reach = prolific_settings(prolific_emulator, max_attempts=1)
     settings = {
         **{name: str(value) for name, value in reach.items()},
-        "CROWDGATE_PROLIFIC_PAY_SETTLE_SECONDS": "2",
-        # The killed job's heartbeat is old after a second: the next runner takes it.
-        "CROWDGATE_JOB_STALE_SECONDS": "1",
+        "CROWDGATE_PROLIFIC_PAY_SETTLE_SECONDS": "5",
+        # The killed job's heartbeat is soon old: the next runner takes it.
+        "CROWDGATE_JOB_STALE_SECONDS": str(STALE_SECONDS),
         "CROWDGATE_JOB_RUNNER": "queue",
     }
     with serving(db_url, settings, tmp_path) as start:
@@ -92,7 +92,7 @@ def test_sigkill_while_a_prolific_pay_is_in_flight_pays_each_participant_once(
             assert all(prolific_emulator.state.bulk_bonuses[b].times_paid == 1 for b in batches)
         assert sum(paid(prolific_emulator).values()) < COUNT
 
-        time.sleep(1.5)  # past CROWDGATE_JOB_STALE_SECONDS
+        time.sleep(STALE_SECONDS + 0.5)  # past CROWDGATE_JOB_STALE_SECONDS
         prolific_emulator.faults.configure(latency_ms=5)
         second = servers()
         with ApiClient(second.url, admin_key=key) as api:
