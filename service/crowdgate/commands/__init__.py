@@ -12,6 +12,7 @@ from crowdgate.commands.messages import message_group
 from crowdgate.commands.mturk import mturk_group
 from crowdgate.commands.mturk_emulator import mturk_emulator_command
 from crowdgate.commands.participants import participants_group
+from crowdgate.commands.prolific import prolific_group
 from crowdgate.commands.prolific_emulator import prolific_emulator_command
 from crowdgate.commands.qualifications import qualifications_group
 from crowdgate.commands.studies import studies_group
@@ -24,6 +25,7 @@ GROUPS: tuple[click.Command, ...] = (
     message_group,
     jobs_group,
     mturk_group,
+    prolific_group,
     qualifications_group,
     exclusions_group,
     mturk_emulator_command,

@@ -37,18 +37,25 @@ def _print_job(job: Job, as_json: bool) -> None:
     print_fields(pairs)
 
 
-@mturk_group.command("balance")
-@click.option("--mode", type=click.Choice(MODES), default="sandbox", show_default=True)
-@service_options
-@reports_errors
-def balance(mode: str, url: str | None, api_key: str | None, as_json: bool) -> None:
-    """The MTurk account's available balance."""
-    with connect(url, api_key) as client:
-        found = client.balance("mturk", mode)
-    if as_json:
-        print_json(found)
-    else:
-        click.echo(f"{found.balance:.2f} {found.currency} ({mode})")
+def balance_command(platform: str, account: str) -> click.Command:
+    """`balance` for ``platform``, whose account the help names (``account``)."""
+
+    @click.command("balance", help=f"The {account} available balance.")
+    @click.option("--mode", type=click.Choice(MODES), default="sandbox", show_default=True)
+    @service_options
+    @reports_errors
+    def balance(mode: str, url: str | None, api_key: str | None, as_json: bool) -> None:
+        with connect(url, api_key) as client:
+            found = client.balance(platform, mode)
+        if as_json:
+            print_json(found)
+        else:
+            click.echo(f"{found.balance:.2f} {found.currency} ({mode})")
+
+    return balance
+
+
+mturk_group.add_command(balance_command("mturk", "MTurk account's"))
 
 
 @mturk_group.command("sync")
@@ -56,7 +63,8 @@ def balance(mode: str, url: str | None, api_key: str | None, as_json: bool) -> N
 @service_options
 @reports_errors
 def sync(slug: str, url: str | None, api_key: str | None, as_json: bool) -> None:
-    """Pull every assignment of study SLUG's HITs into crowdgate's record."""
+    """Pull every submission of study SLUG's postings (MTurk HITs, Prolific studies)
+    into crowdgate's record."""
     with connect(url, api_key) as client:
         job = client.sync(slug, wait=False)
         job = follow(client, job, f"syncing {slug}")
