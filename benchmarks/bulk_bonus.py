@@ -192,7 +192,7 @@ class Emulator:
             except OSError:
                 pass
             time.sleep(0.1)
-        raise BenchmarkError(f"{self.name} did not start within {timeout:.0f}s")
+        raise BenchmarkError(f"{self.process.name} did not start within {timeout:.0f}s")
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = http_json(self.port, method, f"/_emulator/{path}", body)

@@ -120,7 +120,7 @@ class ProlificEmulator(Emulator):
     def calls(self) -> Counter[str]:
         return Counter(self.control("GET", "faults")["calls"])
 
-    def seed(self, count: int) -> Seeded:
+    def seed_study(self, count: int) -> Seeded:
         """A study with ``count`` submissions awaiting review."""
         made = self.control("POST", "seed", {"places": count})["studies"][0]
         return Seeded(made["study_id"], made["participant_ids"], made["submission_ids"])
@@ -195,7 +195,7 @@ class Baseline:
 def per_participant(emulator: ProlificEmulator, args: argparse.Namespace) -> Baseline:
     """A bulk bonus of one line and its pay for each of ``--baseline-sample`` participants."""
     emulator.latency(0)
-    study = emulator.seed(args.baseline_sample)
+    study = emulator.seed_study(args.baseline_sample)
     session = researcher_session()
     researcher_call(session, "GET", f"{emulator.api_url}users/me/")  # untimed: the connection
     set_up_url = f"{emulator.api_url}submissions/bonus-payments/"
@@ -220,7 +220,7 @@ def per_participant(emulator: ProlificEmulator, args: argparse.Namespace) -> Bas
 def one_bulk(emulator: ProlificEmulator, args: argparse.Namespace) -> Baseline:
     """One bulk bonus of every line, then its pay."""
     emulator.latency(0)
-    study = emulator.seed(args.count)
+    study = emulator.seed_study(args.count)
     session = researcher_session()
     researcher_call(session, "GET", f"{emulator.api_url}users/me/")
     csv = "".join(f"{p},{AMOUNT}\n" for p in study.participant_ids)
@@ -282,7 +282,7 @@ def run_crowdgate(
     study, then paid a bonus each with the emulator answering after ``--latency-ms``."""
     run = CrowdgateRun(args.count)
     emulator.latency(0)  # the set-up is not what is measured
-    study = emulator.seed(args.count)
+    study = emulator.seed_study(args.count)
     slug = f"bonus-{uuid.uuid4().hex[:8]}"
     deployment.call(
         "POST",
