@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -204,10 +205,9 @@ def _approve_together(run: jobs.JobRun, client: PlatformClient, chunk: list[Plan
         for item in fresh:
             _apply_one(run, client, item)
         return
-    for item in fresh:
-        _finish_item(run, rows[item.assignment_id], item, DONE, "")
-        run.done += 1
-        run.count("approved")
+    _finish_items(run, [(rows[item.assignment_id], item) for item in fresh], DONE, "")
+    run.done += len(fresh)
+    run.count("approved", len(fresh))
 
 
 def _give_back(run: jobs.JobRun, row_ids: list[int]) -> None:
@@ -299,38 +299,47 @@ def _record_item(
 
 
 def _finish_item(run: jobs.JobRun, row_id: int, item: PlanItem, state: str, error: str) -> None:
+    _finish_items(run, [(row_id, item)], state, error)
+
+
+def _finish_items(
+    run: jobs.JobRun, done: Sequence[tuple[int, PlanItem]], state: str, error: str
+) -> None:
+    """Close ledger rows (and, when done, their participants' record) in one write."""
     now = run.clock()
     with run.db.write() as session:
-        row = session.get(JobItem, row_id)
-        assert row is not None
-        row.state = state
-        row.error = error or None
-        row.updated_at = now
-        if state != DONE:
-            return
-        participant = session.scalar(
-            select(Participant).where(
-                Participant.study_id == run.study_id,
-                Participant.assignment_id == item.assignment_id,
-            )
+        for row_id, item in done:
+            row = session.get(JobItem, row_id)
+            assert row is not None
+            row.state = state
+            row.error = error or None
+            row.updated_at = now
+            if state == DONE:
+                _record_review(session, run, item, now)
+
+
+def _record_review(session: Session, run: jobs.JobRun, item: PlanItem, now: datetime) -> None:
+    participant = session.scalar(
+        select(Participant).where(
+            Participant.study_id == run.study_id,
+            Participant.assignment_id == item.assignment_id,
         )
-        if participant is None:
-            return
-        status = statuses.APPROVED if item.action == APPROVE else statuses.REJECTED
-        participant.status = status
-        participant.platform_status = (
-            records.APPROVED if item.action == APPROVE else records.REJECTED
+    )
+    if participant is None:
+        return
+    status = statuses.APPROVED if item.action == APPROVE else statuses.REJECTED
+    participant.status = status
+    participant.platform_status = records.APPROVED if item.action == APPROVE else records.REJECTED
+    participant.reviewed_at = now
+    participant.updated_at = now
+    session.add(
+        ParticipantEvent(
+            participant_id=participant.id,
+            status=status,
+            at=now,
+            detail=f"review: {item.reason}",
         )
-        participant.reviewed_at = now
-        participant.updated_at = now
-        session.add(
-            ParticipantEvent(
-                participant_id=participant.id,
-                status=status,
-                at=now,
-                detail=f"review: {item.reason}",
-            )
-        )
+    )
 
 
 def plan_items(plan: Sequence[PlanItem], action: str | None) -> list[PlanItem]:
