@@ -149,20 +149,25 @@ class Gunicorn:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes] | None) -> None:
+    """Stop a process that leads its own process group (start_new_session): the group is
+    signalled, so its children go too even if the leader is wedged; SIGKILL if SIGTERM
+    is not enough."""
+    if process is None or process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
             return
-        # The master leads its own process group (start_new_session): signal the group,
-        # so its workers go too even if the master is wedged.
-        for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 # --------------------------------------------------------------------------- set-up

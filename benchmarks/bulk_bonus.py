@@ -64,6 +64,7 @@ from _servers import (
     prepare_crowdgate,
     print_server_problems,
     run_guarded,
+    stop_group,
     temporary_store,
 )
 
@@ -126,18 +127,7 @@ class Background:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(process)
 
     def cpu_seconds(self) -> float:
         """CPU time the process has used so far (Linux /proc; else NaN)."""

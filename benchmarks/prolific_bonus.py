@@ -460,6 +460,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def benchmark(args: argparse.Namespace, cleanup: ExitStack, workdir: Path) -> int:
+    emulator, deployment = prepare("bonus", args, cleanup, workdir)
+    loop = per_participant(emulator, args)
+    bulk = one_bulk(emulator, args)
+    start(deployment, cleanup)
+    run = run_crowdgate(deployment, emulator, args)
+    deployment.stop()
+    return finish(deployment, report(loop, bulk, run, args.runners, args))
+
+
+def prepare(
+    what: str, args: argparse.Namespace, cleanup: ExitStack, workdir: Path
+) -> tuple[ProlificEmulator, Deployment]:
+    """The Prolific emulator (started), a database and a crowdgate deployment reaching
+    the emulator (not started yet), and the run's header printed."""
     emulator = ProlificEmulator(workdir)
     cleanup.callback(emulator.process.stop)
     # Cleaning up runs first on the way out; a second Ctrl-C must not cut it short.
@@ -475,7 +489,7 @@ def benchmark(args: argparse.Namespace, cleanup: ExitStack, workdir: Path) -> in
         "CROWDGATE_JOB_RUNNER": "queue",
     }
 
-    print("crowdgate Prolific bonus benchmark")
+    print(f"crowdgate Prolific {what} benchmark")
     print(f"  python {platform.python_version()}, {os.cpu_count()} CPUs")
     print(f"  database: {store.shown}")
     print(f"  Prolific emulator: {emulator.url}, {args.latency_ms} ms added to every call")
@@ -484,17 +498,17 @@ def benchmark(args: argparse.Namespace, cleanup: ExitStack, workdir: Path) -> in
         f"CROWDGATE_JOB_RUNNER=queue), {args.runners} `crowdgate worker` process(es)"
     )
     print(f"  load average before the run: {load_average()}", flush=True)
+    return emulator, Deployment("crowdgate", store, admin_key, settings, args, workdir)
 
-    loop = per_participant(emulator, args)
-    bulk = one_bulk(emulator, args)
-    deployment = Deployment("crowdgate", store, admin_key, settings, args, workdir)
+
+def start(deployment: Deployment, cleanup: ExitStack) -> None:
     cleanup.callback(deployment.stop)
     cleanup.callback(signal.signal, signal.SIGINT, signal.SIG_IGN)
     deployment.start()
-    run = run_crowdgate(deployment, emulator, args)
-    deployment.stop()
 
-    holds = report(loop, bulk, run, args.runners, args)
+
+def finish(deployment: Deployment, holds: bool) -> int:
+    """Print what the deployment's processes reported; the exit status."""
     print(f"\nload average after the run: {load_average()}")
     print_server_problems([deployment.api])
     if deployment.problems():

@@ -37,8 +37,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
-import signal
 import sys
 import time
 import uuid
@@ -56,17 +54,20 @@ from _servers import (
     API,
     HOST,
     BenchmarkError,
-    Store,
-    crowdgate_env,
     load_average,
-    prepare_crowdgate,
-    print_server_problems,
     run_guarded,
-    temporary_store,
 )
 from bulk_bonus import Deployment, moment, server_seconds
 from crowdgate.platforms.prolific import BULK_APPROVE
-from prolific_bonus import TOKEN, ProlificEmulator, Seeded, researcher_call, researcher_session
+from prolific_bonus import (
+    ProlificEmulator,
+    Seeded,
+    finish,
+    prepare,
+    researcher_call,
+    researcher_session,
+    start,
+)
 
 CODE = "C1REVIEW"
 REWARD = "1.50"
@@ -400,46 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def benchmark(args: argparse.Namespace, cleanup: ExitStack, workdir: Path) -> int:
-    emulator = ProlificEmulator(workdir)
-    cleanup.callback(emulator.process.stop)
-    # Cleaning up runs first on the way out; a second Ctrl-C must not cut it short.
-    cleanup.callback(signal.signal, signal.SIGINT, signal.SIG_IGN)
-    emulator.start()
-    store: Store = temporary_store(args.database_url, workdir, cleanup)
-    admin_key = prepare_crowdgate(crowdgate_env(store), workdir)
-    settings = {
-        "CROWDGATE_PROLIFIC_API_URL": emulator.api_url,
-        "CROWDGATE_PROLIFIC_TOKEN": TOKEN,
-        "CROWDGATE_PROLIFIC_WORKSPACE_ID": emulator.workspace_id(),
-        "CROWDGATE_PROLIFIC_RATE_LIMIT": "0",
-        "CROWDGATE_JOB_RUNNER": "queue",
-    }
-
-    print("crowdgate Prolific review benchmark")
-    print(f"  python {platform.python_version()}, {os.cpu_count()} CPUs")
-    print(f"  database: {store.shown}")
-    print(f"  Prolific emulator: {emulator.url}, {args.latency_ms} ms added to every call")
-    print(
-        f"  crowdgate: API under gunicorn ({args.workers} worker x {args.threads} threads, "
-        f"CROWDGATE_JOB_RUNNER=queue), {args.runners} `crowdgate worker` process(es)"
-    )
-    print(f"  load average before the run: {load_average()}", flush=True)
-
+    emulator, deployment = prepare("review", args, cleanup, workdir)
     script = run_script(emulator, args)
-    deployment = Deployment("crowdgate", store, admin_key, settings, args, workdir)
-    cleanup.callback(deployment.stop)
-    cleanup.callback(signal.signal, signal.SIGINT, signal.SIG_IGN)
-    deployment.start()
+    start(deployment, cleanup)
     run = run_crowdgate(deployment, emulator, args)
     deployment.stop()
-
-    holds = report(script, run, args.runners, args)
-    print(f"\nload average after the run: {load_average()}")
-    print_server_problems([deployment.api])
-    if deployment.problems():
-        print("\ncrowdgate's runner logged errors; its log ends:")
-        print(deployment.runners[0].log_tail())
-    return 0 if holds else 1
+    return finish(deployment, report(script, run, args.runners, args))
 
 
 if __name__ == "__main__":

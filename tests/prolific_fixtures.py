@@ -34,6 +34,8 @@
     paid bulk bonus show only that long after the 202, as on Prolific.
 - ``prolific_env``: the emulator, with ``CROWDGATE_PROLIFIC_API_URL`` set to its
   ``api_url`` and ``CROWDGATE_PROLIFIC_TOKEN`` to its token.
+- ``hook_secret``: a workspace hook secret made through the emulator's API.
+- ``prolific_settings(emulator, max_attempts=4)``: the app settings that reach it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from crowdgate.testing import ProlificEmulator
 
 PROLIFIC_TEST_TOKEN = "prolific-test-token"
@@ -70,3 +73,16 @@ def prolific_settings(emulator: ProlificEmulator, *, max_attempts: int = 4) -> d
         "CROWDGATE_PROLIFIC_WORKSPACE_ID": emulator.workspace_id,
         "CROWDGATE_PROLIFIC_MAX_ATTEMPTS": max_attempts,
     }
+
+
+@pytest.fixture
+def hook_secret(prolific_emulator: ProlificEmulator) -> str:
+    """The workspace's hook secret, made through the emulator's API as on Prolific."""
+    response = requests.post(
+        f"{prolific_emulator.api_url}hooks/secrets/",
+        json={"workspace_id": prolific_emulator.workspace_id},
+        headers={"Authorization": f"Token {prolific_emulator.token}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["value"])

@@ -25,19 +25,6 @@ EVENT = {"event_type": "study.status.change", "resource_id": "0123456789abcdef01
 
 
 @pytest.fixture
-def hook_secret(prolific_emulator: ProlificEmulator) -> str:
-    """The workspace's hook secret, made through the emulator's API as on Prolific."""
-    response = requests.post(
-        f"{prolific_emulator.api_url}hooks/secrets/",
-        json={"workspace_id": prolific_emulator.workspace_id},
-        headers={"Authorization": f"Token {prolific_emulator.token}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["value"])
-
-
-@pytest.fixture
 def app_config(app_config: dict[str, Any], hook_secret: str) -> dict[str, Any]:
     # Per hour: the window opens at the first call, so no test crosses into a new one.
     return {

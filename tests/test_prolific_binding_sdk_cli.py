@@ -21,6 +21,7 @@ from crowdgate_client import (
 
 from tests.prolific_fixtures import prolific_settings
 from tests.test_cli_researcher import assert_one_line_error, run
+from tests.test_exclusions_cli import fields, ok
 from tests.test_sdk_client import Recorder
 
 PEOPLE = [f"{n:024x}" for n in range(0xC1, 0xC4)]
@@ -51,22 +52,6 @@ def cg(server: Any, admin_key: str, tmp_path: Path) -> Any:
         return run("exclusions", *args, env=env, cwd=tmp_path, **kwargs)
 
     return call
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result
-
-
-def fields(stdout: str) -> dict[str, str]:
-    """A 'field value' table as a dict (names may hold spaces; columns are two apart)."""
-    lines = stdout.splitlines()
-    assert lines[0].split() == ["field", "value"], stdout
-    found = {}
-    for line in lines[1:]:
-        name, _, value = line.strip().partition("  ")
-        found[name] = value.strip()
-    return found
 
 
 def test_sdk_binds_by_name_then_by_id(sdk: Client, prolific_emulator: ProlificEmulator) -> None:

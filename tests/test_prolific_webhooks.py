@@ -28,19 +28,6 @@ SECRET_SETTING = "CROWDGATE_PROLIFIC_WEBHOOK_SECRET"
 
 
 @pytest.fixture
-def hook_secret(prolific_env: ProlificEmulator) -> str:
-    """The workspace's hook secret, made through the emulator's API as on Prolific."""
-    response = requests.post(
-        f"{prolific_env.api_url}hooks/secrets/",
-        json={"workspace_id": prolific_env.workspace_id},
-        headers={"Authorization": f"Token {prolific_env.token}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["value"])
-
-
-@pytest.fixture
 def app_config(
     app_config: dict[str, Any], prolific_env: ProlificEmulator, hook_secret: str
 ) -> dict[str, Any]:

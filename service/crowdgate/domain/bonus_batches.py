@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from crowdgate.domain import job_items, jobs
 from crowdgate.domain.bonus_plans import FAILED, PENDING, SENDING, SENT
 from crowdgate.domain.bonus_rows import (
+    COLUMNS,
     Backoff,
     Outcome,
     Row,
@@ -261,17 +262,9 @@ class _Held:
 def _unsettled(run: jobs.JobRun) -> list[_Held]:
     with run.db.read() as session:
         return [
-            _Held(Row(*values[:6]), values[6])
+            _Held(Row(*values[:-1]), values[-1])
             for values in session.execute(
-                select(
-                    Bonus.id,
-                    Bonus.worker_id,
-                    Bonus.assignment_id,
-                    Bonus.amount,
-                    Bonus.reason,
-                    Bonus.attempts,
-                    Bonus.pay_requested_at,
-                )
+                select(*COLUMNS, Bonus.pay_requested_at)
                 .where(job_items.abandoned(Bonus, run.job_id, stale_before=run.stale_before()))
                 .order_by(Bonus.id)
             )

@@ -58,7 +58,7 @@ def next_batch(run: jobs.JobRun) -> list[Row] | None:
     the job was asked to stop (before anything more is claimed)."""
     if run.cancel_requested():
         return None
-    ids = claim(run)
+    ids = job_items.claim(run, Bonus, limit=BATCH, max_attempts=MAX_ATTEMPTS)
     return rows(run, ids) if ids else []
 
 
@@ -75,23 +75,6 @@ class Backoff:
             time.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (self.troubled - 1)))
         else:
             self.troubled = 0
-
-
-def claim(run: jobs.JobRun) -> list[int]:
-    """Claim the next batch of the job's pending rows for this runner (empty: none left)."""
-    with run.db.write() as session:
-        ids = job_items.claim_batch(
-            session,
-            Bonus,
-            run.job_id,
-            runner=run.runner,
-            now=run.clock(),
-            limit=BATCH,
-            max_attempts=MAX_ATTEMPTS,
-        )
-        if ids and not run.helping:
-            run.save_progress(session)
-    return ids
 
 
 def rows(run: jobs.JobRun, ids: Sequence[int]) -> list[Row]:

@@ -58,6 +58,24 @@ def claim_batch(
     return ids
 
 
+def claim(run: JobRun, table: Any, *, limit: int, max_attempts: int | None = None) -> list[int]:
+    """Claim the next batch of ``run``'s job for its runner in a transaction of its own,
+    saving the owner's progress with it; the ids (none: nothing left to claim)."""
+    with run.db.write() as session:
+        ids = claim_batch(
+            session,
+            table,
+            run.job_id,
+            runner=run.runner,
+            now=run.clock(),
+            limit=limit,
+            max_attempts=max_attempts,
+        )
+        if ids and not run.helping:
+            run.save_progress(session)
+    return ids
+
+
 def release(
     session: Session,
     table: Any,

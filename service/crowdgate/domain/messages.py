@@ -33,7 +33,7 @@ from crowdgate.domain.message_plans import (
     MessagePlan,
     never_sent,
 )
-from crowdgate.errors import CrowdgateError, ValidationFailed
+from crowdgate.errors import CrowdgateError
 from crowdgate.models import Job, Message, MessageRecipient, Participant, Study
 from crowdgate.platforms import NotifyResult, PlatformClient
 from crowdgate.platforms.failures import PlatformRejected, PlatformUnavailable
@@ -172,15 +172,7 @@ def _send_pending(
                 return  # the owner ends the job as cancelled
             _tally(run)
             raise jobs.Cancelled
-        with run.db.write() as session:
-            ids = job_items.claim_batch(
-                session,
-                MessageRecipient,
-                run.job_id,
-                runner=run.runner,
-                now=run.clock(),
-                limit=BATCH,
-            )
+        ids = job_items.claim(run, MessageRecipient, limit=BATCH)
         if not ids:
             return
         if _send_batch(run, client, study_id, ids, subject, body):
@@ -268,6 +260,12 @@ def _send_group(
     body: str,
 ) -> bool:
     """Message the workers of one posting; False when the platform refused the call."""
+    if posting is None and client.notify_needs_posting:
+        # Nothing can be sent, and sending again cannot help until the posting is
+        # known; the rest of the batch goes on.
+        with run.db.write() as session:
+            _close(session, run, [_no_posting(row_id) for row_id in ids])
+        return True
     try:
         results = client.notify([workers[i] for i in ids], subject, body, posting_id=posting)
     except (PlatformRejected, PlatformUnavailable) as exc:
@@ -279,15 +277,6 @@ def _send_group(
                 session, MessageRecipient, ids, [error] * len(ids), error_column="error"
             )
         return False
-    except ValidationFailed as exc:
-        if posting is None and "posting_id" in exc.fields:
-            # Nothing was sent, and sending again cannot help until the posting is known;
-            # the rest of the batch goes on.
-            with run.db.write() as session:
-                _close(session, run, [_no_posting(row_id, exc) for row_id in ids])
-            return True
-        _release_unsent(run, ids)
-        raise
     except CrowdgateError:
         _release_unsent(run, ids)
         raise
@@ -312,15 +301,16 @@ def _release_unsent(run: jobs.JobRun, ids: Sequence[int]) -> None:
         job_items.release(session, MessageRecipient, ids, [""] * len(ids), error_column="error")
 
 
-def _no_posting(row_id: int, exc: ValidationFailed) -> Outcome:
+def _no_posting(row_id: int) -> Outcome:
     return Outcome(
         row_id,
         FAILED,
         HARD_FAILURE,
         NO_POSTING,
         "The study's record has no posting for this worker (the participant's hit_id, "
-        f"STUDY_ID on Prolific), and the platform messages only about one ({exc.message}). "
-        "Nothing was sent: record it (sync the study) and send the same message again.",
+        "STUDY_ID on Prolific), and the platform messages only about one (its posting_id "
+        "is required). Nothing was sent: record it (sync the study) and send the same "
+        "message again.",
     )
 
 

@@ -205,6 +205,10 @@ class PlatformClient:
 
     # --- messages ---------------------------------------------------------------------
 
+    #: Whether ``notify`` needs the posting the workers took part in (Prolific messages
+    #: are about one study); workers with none recorded cannot be messaged.
+    notify_needs_posting: ClassVar[bool] = False
+
     def notify(
         self,
         worker_ids: Sequence[str],

@@ -163,27 +163,39 @@ class Prolific(Platform):
             session=settings.client,
         )
         workspace = str(settings.options.get("workspace_id") or "").strip() or None
-        client = ProlificClient(http, mode=mode, workspace_id=workspace)
-        client.currency = str(settings.options.get("currency") or CURRENCY).upper()
         settle = settings.options.get("pay_settle_seconds")
-        client.pay_settle_seconds = PAY_SETTLE_SECONDS if settle is None else float(settle)
-        return client
+        return ProlificClient(
+            http,
+            mode=mode,
+            workspace_id=workspace,
+            currency=str(settings.options.get("currency") or CURRENCY).upper(),
+            pay_settle_seconds=PAY_SETTLE_SECONDS if settle is None else float(settle),
+        )
 
 
 class ProlificClient(PlatformClient):
     """Prolific for one mode (both reach the same API)."""
 
     platform = PLATFORM
-    currency = CURRENCY
     bonus_payment = "batch"
     bulk_approve_size = BULK_APPROVE
     posting_completion_codes = True
-    pay_settle_seconds = PAY_SETTLE_SECONDS
+    notify_needs_posting = True
 
-    def __init__(self, http: ProlificHttp, *, mode: str, workspace_id: str | None) -> None:
+    def __init__(
+        self,
+        http: ProlificHttp,
+        *,
+        mode: str,
+        workspace_id: str | None,
+        currency: str = CURRENCY,
+        pay_settle_seconds: float = PAY_SETTLE_SECONDS,
+    ) -> None:
         self.http = http
         self.mode = mode
         self.workspace_id = workspace_id
+        self.currency = currency
+        self.pay_settle_seconds = pay_settle_seconds
 
     def __repr__(self) -> str:
         return f"ProlificClient({self.http.base_url!r}, mode={self.mode!r})"
